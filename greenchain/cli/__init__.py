@@ -1,0 +1,1 @@
+"""The ``greenchain`` command line."""

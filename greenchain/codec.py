@@ -1,0 +1,129 @@
+"""Canonical, strict msgpack (DESIGN §4).
+
+Every consensus structure is an array in a fixed field order; bytes are `bin`, text is
+UTF-8 `str`, numbers are integers. `decode` refuses anything that would not re-encode to
+the very same bytes, so one value has exactly one encoding and hashes are stable.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgpack
+
+from greenchain.errors import Malformed, NonCanonical, TooLarge
+from greenchain.params import MAX_ARRAY_LEN, MAX_BODY_BYTES
+
+_INT_MIN = -(2**63)
+_UINT_MAX = 2**64 - 1
+
+
+def _check_value(value: Any, allow_maps: bool, depth: int = 0) -> None:
+    if depth > 32:
+        raise Malformed("nesting deeper than 32 levels")
+    if isinstance(value, bool) or value is None or isinstance(value, (bytes, str)):
+        return
+    if isinstance(value, int):
+        if not _INT_MIN <= value <= _UINT_MAX:
+            raise Malformed("integer out of 64-bit range", value=str(value))
+        return
+    if isinstance(value, float):
+        raise Malformed("floats are not allowed in canonical data")
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            _check_value(item, allow_maps, depth + 1)
+        return
+    if isinstance(value, dict):
+        if not allow_maps:
+            raise Malformed("maps are not allowed here")
+        for key, item in value.items():
+            _check_value(key, allow_maps, depth + 1)
+            _check_value(item, allow_maps, depth + 1)
+        return
+    raise Malformed(f"type {type(value).__name__} cannot be encoded")
+
+
+def encode(value: Any, *, allow_maps: bool = False) -> bytes:
+    """Encode `value` canonically.
+
+    Parameters
+    ----------
+    value:
+        Nested lists/tuples of int, bytes, str, bool and None (dicts only with
+        `allow_maps`).
+    allow_maps:
+        Permit maps (insertion order is kept, so callers must sort keys).
+
+    Returns
+    -------
+    bytes
+        The canonical msgpack encoding.
+
+    Raises
+    ------
+    Malformed
+        On floats, out-of-range integers or unsupported types.
+    """
+    _check_value(value, allow_maps)
+    out: bytes = msgpack.packb(value, use_bin_type=True, strict_types=False)
+    return out
+
+
+def _no_ext(code: int, data: bytes) -> Any:
+    raise Malformed("extension types are not allowed", ext_code=code)
+
+
+def decode(data: bytes, *, max_bytes: int = MAX_BODY_BYTES, allow_maps: bool = False) -> Any:
+    """Decode canonical msgpack strictly.
+
+    Parameters
+    ----------
+    data:
+        The encoded bytes.
+    max_bytes:
+        Refuse inputs longer than this many bytes.
+    allow_maps:
+        Accept maps (with string or integer keys).
+
+    Returns
+    -------
+    Any
+        Lists, ints, bytes, str, bool or None (dicts only with `allow_maps`).
+
+    Raises
+    ------
+    TooLarge
+        If `data` is longer than `max_bytes`.
+    Malformed
+        On invalid msgpack, trailing bytes, extension types, floats or maps.
+    NonCanonical
+        If re-encoding the value does not give `data` back byte for byte.
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise Malformed("input is not bytes")
+    if len(data) > max_bytes:
+        raise TooLarge("input too large", size=len(data), limit=max_bytes)
+    try:
+        value = msgpack.unpackb(
+            data,
+            raw=False,
+            use_list=True,
+            strict_map_key=True,
+            ext_hook=_no_ext,
+            max_array_len=MAX_ARRAY_LEN,
+            max_map_len=MAX_ARRAY_LEN if allow_maps else 0,
+            max_str_len=max_bytes,
+            max_bin_len=max_bytes,
+        )
+    except Malformed:
+        raise
+    except msgpack.ExtraData as exc:
+        raise Malformed("trailing bytes after the value") from exc
+    except (ValueError, TypeError, msgpack.UnpackException, UnicodeDecodeError) as exc:
+        raise Malformed(f"invalid msgpack: {exc}") from exc
+    except RecursionError as exc:
+        raise Malformed("nesting too deep") from exc
+    _check_value(value, allow_maps)
+    if msgpack.packb(value, use_bin_type=True) != bytes(data):
+        raise NonCanonical("input is not in canonical encoding")
+    return value

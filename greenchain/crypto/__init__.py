@@ -1,0 +1,1 @@
+"""Cryptography: hashing, Ed25519 keys and signing, Merkle trees, the authenticated map."""

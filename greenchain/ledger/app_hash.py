@@ -1,0 +1,56 @@
+"""The app_hash chain and the certificate-state root (DESIGN §5)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from greenchain.codec import encode
+from greenchain.crypto.hashing import sha256
+from greenchain.crypto.smt import smt_update
+from greenchain.ledger.view import CERTIFICATE_PREFIXES, SMT_NODE, StateView
+
+
+def compute_app_hash(prev_app_hash: bytes, state_root: bytes,
+                     writes: Mapping[bytes, bytes | None]) -> bytes:
+    """Return SHA-256(prev_app_hash || state_root || SHA-256(encode(sorted writes))).
+
+    `writes` are every (key, value-or-None tombstone) a block puts into the state
+    prefixes, tx index and period index included (DESIGN §5).
+    """
+    ordered = [[key, writes[key]] for key in sorted(writes)]
+    return sha256(prev_app_hash + state_root + sha256(encode(ordered)))
+
+
+def is_certificate_key(key: bytes) -> bool:
+    """Return True for keys of the certificate state (accounts, devices, bundles)."""
+    return key[:2] in CERTIFICATE_PREFIXES
+
+
+def smt_key(state_key: bytes) -> bytes:
+    """Return the authenticated-map key of a state key: SHA-256 of it."""
+    return sha256(state_key)
+
+
+def compute_state_root(view: StateView, prev_root: bytes,
+                       writes: Mapping[bytes, bytes | None]) -> tuple[bytes, dict[bytes, bytes]]:
+    """Fold a block's certificate-state writes into the authenticated map.
+
+    Returns
+    -------
+    tuple
+        ``(state_root, node_writes)``: the new root and the new map nodes keyed by their
+        store key (``SMT_NODE + node_hash``), to persist in the block's write batch.
+    """
+    updates = {
+        smt_key(key): (None if value is None else sha256(value))
+        for key, value in writes.items()
+        if is_certificate_key(key)
+    }
+    if not updates:
+        return prev_root, {}
+
+    def get_node(node_hash: bytes) -> bytes | None:
+        return view.get(SMT_NODE + node_hash)
+
+    root, nodes = smt_update(get_node, prev_root, updates)
+    return root, {SMT_NODE + h: encoded for h, encoded in nodes.items()}

@@ -1,0 +1,180 @@
+"""Applying and building blocks: a pure function of (state view, block) (DESIGN §5).
+
+`apply_block` validates a proposed or fetched block and returns its writes and roots;
+`build_block` is the proposer's version, which drops failing transactions instead of
+failing the block (DESIGN §3: the first of two conflicting transfers wins).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Container, Iterable
+from dataclasses import dataclass, field
+
+from greenchain.crypto.hashing import sha256
+from greenchain.crypto.merkle import merkle_root
+from greenchain.errors import BadHeader, GreenChainError, TxFailedInBlock
+from greenchain.ledger.app_hash import compute_app_hash, compute_state_root
+from greenchain.ledger.checks import check_tx_static
+from greenchain.ledger.context import TxContext
+from greenchain.ledger.transactions import apply_tx
+from greenchain.ledger.view import Overlay, StateView
+from greenchain.model.blocks import ZERO_HASH, Block, Commit, Header, make_block
+from greenchain.model.transactions import Tx
+
+
+@dataclass(frozen=True, slots=True)
+class ChainTip:
+    """What a block builds on: the last committed header's values (or genesis)."""
+
+    height: int
+    """Height of the last committed block (0 = genesis)."""
+    block_hash: bytes
+    """Its hash (zeros at genesis)."""
+    time_ms: int
+    """Its timestamp (genesis time at genesis), UTC ms."""
+    state_root: bytes
+    """Its state root."""
+    app_hash: bytes
+    """Its app hash (the genesis hash at genesis)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BlockEnv:
+    """The outside world a block is applied in (STYLE.md §2)."""
+
+    chain_id: str
+    """This chain's id."""
+    issuing_bodies: frozenset[bytes]
+    """Issuing body keys from genesis."""
+    expiry_s: int | None
+    """Genesis expiry policy."""
+    verified: Container[bytes] = field(default_factory=frozenset)
+    """SHA-256 of envelopes whose signature this node already checked (admission cache)."""
+    check_signatures: bool = True
+    """False in catch-up: the quorum that committed the block checked them (DESIGN §7)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BlockResult:
+    """The outcome of applying a block."""
+
+    writes: dict[bytes, bytes | None]
+    """State writes (certificate state, tx and period index) that enter the app_hash."""
+    node_writes: dict[bytes, bytes]
+    """New authenticated-map nodes (persisted, not in the app_hash)."""
+    state_root: bytes
+    """Certificate-state root after the block."""
+    app_hash: bytes
+    """App hash after the block."""
+
+
+def _tx_context(env: BlockEnv, height: int, time_ms: int) -> TxContext:
+    return TxContext(env.chain_id, height, time_ms, env.issuing_bodies, env.expiry_s)
+
+
+def check_tx_signature(tx: Tx, env: BlockEnv) -> None:
+    """Run the stateless checks unless this node already verified this exact envelope."""
+    if env.check_signatures and sha256(tx.raw) not in env.verified:
+        check_tx_static(tx, env.chain_id)
+    elif tx.chain_id != env.chain_id:
+        check_tx_static(tx, env.chain_id)
+
+
+def _finish(view: StateView, overlay: Overlay, tip: ChainTip) -> BlockResult:
+    writes = dict(overlay.writes)
+    state_root, node_writes = compute_state_root(view, tip.state_root, writes)
+    app_hash = compute_app_hash(tip.app_hash, state_root, writes)
+    return BlockResult(writes, node_writes, state_root, app_hash)
+
+
+def validate_header_link(header: Header, tip: ChainTip, env: BlockEnv,
+                         last_commit: Commit | None) -> None:
+    """Check chain id, height, parent hash, time order and last-commit hash.
+
+    Raises
+    ------
+    BadHeader
+    """
+    if header.chain_id != env.chain_id:
+        raise BadHeader("wrong chain id", chain_id=header.chain_id)
+    if header.height != tip.height + 1:
+        raise BadHeader("wrong height", height=header.height, expected=tip.height + 1)
+    if header.prev_block_hash != tip.block_hash:
+        raise BadHeader("prev_block_hash does not match the parent")
+    # DESIGN §5: block time strictly increases.
+    if header.timestamp_ms <= tip.time_ms:
+        raise BadHeader("timestamp is not later than the parent's")
+    expected = last_commit.commit_hash() if last_commit else ZERO_HASH
+    if header.last_commit_hash != expected or (last_commit is None) != (tip.height == 0):
+        raise BadHeader("last_commit_hash does not match last_commit")
+
+
+def apply_block(view: StateView, block: Block, tip: ChainTip, env: BlockEnv) -> BlockResult:
+    """Validate `block` on top of `tip` and return its writes and roots.
+
+    The last commit's signatures are checked by the caller against the validator set
+    (consensus.quorum.verify_commit), since the ledger knows no quorum rules.
+
+    Raises
+    ------
+    BadHeader
+        On a header that does not link to `tip` or whose roots do not match.
+    TxFailedInBlock
+        If any transaction fails against the state before it (the whole block is invalid).
+    """
+    header = block.header
+    validate_header_link(header, tip, env, block.last_commit)
+    if merkle_root([tx.raw for tx in block.txs]) != header.tx_root:
+        raise BadHeader("tx_root does not match the transactions")
+    overlay = Overlay(view)
+    ctx = _tx_context(env, header.height, header.timestamp_ms)
+    for position, tx in enumerate(block.txs):
+        try:
+            check_tx_signature(tx, env)
+            apply_tx(overlay, tx, ctx, position)
+        except GreenChainError as exc:
+            raise TxFailedInBlock(f"tx {position} fails: {exc.message}", position=position,
+                                  tx_rule=exc.rule) from exc
+    result = _finish(view, overlay, tip)
+    if result.state_root != header.state_root or result.app_hash != header.app_hash:
+        raise BadHeader("state_root or app_hash does not match the executed block")
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltBlock:
+    """A proposer's block and what it left out."""
+
+    block: Block
+    """The block, with roots filled in."""
+    result: BlockResult
+    """Its writes and roots."""
+    rejected: tuple[tuple[Tx, GreenChainError], ...]
+    """Candidates that failed, with the rule each broke."""
+
+
+def build_block(view: StateView, candidates: Iterable[Tx], tip: ChainTip, env: BlockEnv,
+                proposer: bytes, round_: int, time_ms: int,
+                last_commit: Commit | None) -> BuiltBlock:
+    """Build the next block from candidate transactions in order, skipping failures.
+
+    Candidates are assumed signature-checked (they come from the mempool).
+    """
+    overlay = Overlay(view)
+    ctx = _tx_context(env, tip.height + 1, time_ms)
+    included: list[Tx] = []
+    rejected: list[tuple[Tx, GreenChainError]] = []
+    for tx in candidates:
+        try:
+            apply_tx(overlay, tx, ctx, len(included))
+        except GreenChainError as exc:
+            rejected.append((tx, exc))
+            continue
+        included.append(tx)
+    result = _finish(view, overlay, tip)
+    header = Header(env.chain_id, tip.height + 1, round_, time_ms, proposer, tip.block_hash,
+                    merkle_root([tx.raw for tx in included]),
+                    last_commit.commit_hash() if last_commit else ZERO_HASH,
+                    result.state_root, result.app_hash)
+    return BuiltBlock(make_block(header, tuple(included), last_commit), result,
+                      tuple(rejected))

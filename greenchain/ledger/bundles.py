@@ -1,0 +1,140 @@
+"""Moving certificates: transfer and retirement, with splits (DESIGN §2, §3).
+
+Moving a bundle's whole amount keeps the bundle (new owner or status). Moving part of it
+splits it: the moved piece takes the low serials ``[s, s + amount)``, the rest keeps
+``[s + amount, e)``; the parent becomes ``split`` and both children name it as parent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from greenchain.errors import (
+    AccountSuspended,
+    AmountExceedsRemaining,
+    BadTxBody,
+    BundleNotActive,
+    InvalidAmount,
+    NotOwner,
+    UnknownAccount,
+    UnknownBundle,
+)
+from greenchain.ledger.context import TxContext
+from greenchain.ledger.view import Overlay, bundle_key, get_account, get_bundle, put_record
+from greenchain.model.certificates import (
+    ACTIVE,
+    RETIRED,
+    SPLIT,
+    Bundle,
+    Retirement,
+    compute_bundle_id,
+)
+from greenchain.model.transactions import Retire, Transfer, Tx
+
+
+def validate_active_holder(overlay: Overlay, key: bytes) -> None:
+    """Raise unless `key` is a registered, active account.
+
+    Raises
+    ------
+    UnknownAccount, AccountSuspended
+    """
+    account = get_account(overlay, key)
+    if account is None:
+        raise UnknownAccount("account is not registered", account=key)
+    if account.status != ACTIVE:
+        raise AccountSuspended("account is suspended", account=key)
+
+
+def validate_movable(overlay: Overlay, tx: Tx, bundle_id: bytes, amount_wh: int) -> Bundle:
+    """Check that the signer may move `amount_wh` of an active bundle it owns.
+
+    Returns
+    -------
+    Bundle
+        The source bundle.
+
+    Raises
+    ------
+    UnknownBundle, NotOwner, BundleNotActive, InvalidAmount, AmountExceedsRemaining,
+    UnknownAccount, AccountSuspended
+    """
+    bundle = get_bundle(overlay, bundle_id)
+    if bundle is None:
+        raise UnknownBundle("no such bundle", bundle_id=bundle_id)
+    if bundle.owner != tx.signer:
+        raise NotOwner("signer does not own the bundle", bundle_id=bundle_id)
+    validate_active_holder(overlay, tx.signer)
+    if bundle.status != ACTIVE:
+        raise BundleNotActive(f"bundle is {bundle.status}", bundle_id=bundle_id,
+                              status=bundle.status)
+    if amount_wh <= 0:
+        raise InvalidAmount("amount must be a positive number of Wh", amount_wh=amount_wh)
+    if amount_wh > bundle.quantity_wh:
+        raise AmountExceedsRemaining("amount exceeds the bundle's quantity",
+                                     amount_wh=amount_wh, remaining_wh=bundle.quantity_wh)
+    return bundle
+
+
+def _child(parent: Bundle, start: int, end: int, tx: Tx) -> Bundle:
+    bundle_id = compute_bundle_id(parent.device_id, start, end)
+    return replace(parent, bundle_id=bundle_id, serial_start=start, serial_end=end,
+                   parent=parent.bundle_id, last_tx=tx.tx_id)
+
+
+def move_low_serials(overlay: Overlay, bundle: Bundle, amount_wh: int, tx: Tx) -> Bundle:
+    """Carve `amount_wh` off the low end of `bundle` and return the moved piece.
+
+    For a whole-bundle move the bundle itself is returned (it keeps its id); otherwise
+    the parent is marked split, the remainder is written, and the new low piece is
+    returned, not yet written (the caller sets its owner or status and writes it).
+    """
+    if amount_wh == bundle.quantity_wh:
+        return replace(bundle, last_tx=tx.tx_id)
+    cut = bundle.serial_start + amount_wh
+    rest = _child(bundle, cut, bundle.serial_end, tx)
+    put_record(overlay, bundle_key(bundle.bundle_id), replace(bundle, status=SPLIT))
+    put_record(overlay, bundle_key(rest.bundle_id), rest)
+    return _child(bundle, bundle.serial_start, cut, tx)
+
+
+def apply_transfer(overlay: Overlay, tx: Tx, ctx: TxContext) -> None:
+    """Transfer part or all of a bundle to another account.
+
+    Raises
+    ------
+    UnknownBundle, NotOwner, BundleNotActive, InvalidAmount, AmountExceedsRemaining,
+    UnknownAccount, AccountSuspended
+    """
+    body = tx.body
+    assert isinstance(body, Transfer)
+    bundle = validate_movable(overlay, tx, body.bundle_id, body.amount_wh)
+    # The receiver must be a known, active account (DESIGN §3).
+    validate_active_holder(overlay, body.receiver)
+    moved = move_low_serials(overlay, bundle, body.amount_wh, tx)
+    put_record(overlay, bundle_key(moved.bundle_id), replace(moved, owner=body.receiver))
+
+
+def apply_retire(overlay: Overlay, tx: Tx, ctx: TxContext) -> None:
+    """Retire (cancel) part or all of a bundle for a beneficiary: the final claim.
+
+    Raises
+    ------
+    BadTxBody
+        If the beneficiary is empty or the consumption period is empty.
+    UnknownBundle, NotOwner, BundleNotActive, InvalidAmount, AmountExceedsRemaining,
+    UnknownAccount, AccountSuspended
+    """
+    body = tx.body
+    assert isinstance(body, Retire)
+    bundle = validate_movable(overlay, tx, body.bundle_id, body.amount_wh)
+    if not body.beneficiary.strip():
+        raise BadTxBody("a retirement needs a beneficiary")
+    if not 0 <= body.consumption_start < body.consumption_end:
+        raise BadTxBody("consumption period must be non-empty",
+                        start=body.consumption_start, end=body.consumption_end)
+    claim = Retirement(body.beneficiary, body.consumption_start, body.consumption_end,
+                       body.purpose, body.country, tx.tx_id, ctx.height)
+    moved = move_low_serials(overlay, bundle, body.amount_wh, tx)
+    put_record(overlay, bundle_key(moved.bundle_id),
+               replace(moved, status=RETIRED, retirement=claim))

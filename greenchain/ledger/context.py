@@ -1,0 +1,24 @@
+"""What the ledger needs from the outside world, passed in (STYLE.md §2)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class TxContext:
+    """The environment one transaction is applied in.
+
+    The ledger's clock is the block time, never a node's clock (DESIGN §5).
+    """
+
+    chain_id: str
+    """This chain's id."""
+    height: int
+    """Height of the block being built or applied."""
+    time_ms: int
+    """Block time, UTC milliseconds (at admission: the node's clock plus the allowed skew)."""
+    issuing_bodies: frozenset[bytes]
+    """Keys of the issuing bodies from genesis."""
+    expiry_s: int | None = None
+    """Certificate lifetime after the production period ends, or None (never)."""

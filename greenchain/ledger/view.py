@@ -1,0 +1,158 @@
+"""State keys, the read-only `StateView` protocol and the write `Overlay` (STYLE.md §1).
+
+State keys (version byte 1 first, then a one-letter kind):
+- ``0x01 a`` + account key -> Account
+- ``0x01 d`` + device id (UTF-8) -> Device
+- ``0x01 b`` + bundle id -> Bundle
+- ``0x01 p`` + encode([device_id, hour]) -> sorted [[start, end], ...] attested in that UTC hour
+- ``0x01 t`` + tx id -> [height, position] (the tx index)
+Accounts, devices and bundles are the *certificate state* behind `state_root` (DESIGN §5).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Protocol, TypeVar
+
+from greenchain.codec import decode, encode
+from greenchain.model.certificates import Account, Bundle, Device
+from greenchain.model.fields import from_fields, to_fields
+
+T = TypeVar("T")
+
+STATE_VERSION = b"\x01"
+ACCOUNT = STATE_VERSION + b"a"
+DEVICE = STATE_VERSION + b"d"
+BUNDLE = STATE_VERSION + b"b"
+PERIODS = STATE_VERSION + b"p"
+TX_INDEX = STATE_VERSION + b"t"
+SMT_NODE = b"\x02n"
+"""Prefix of authenticated-map nodes (persisted, but not part of the app_hash writes)."""
+CERTIFICATE_PREFIXES = (ACCOUNT, DEVICE, BUNDLE)
+
+
+class StateView(Protocol):
+    """Read access to committed state: raw bytes by key."""
+
+    def get(self, key: bytes) -> bytes | None:
+        """Return the value stored at `key`, or None."""
+        ...
+
+
+class Overlay:
+    """A write set over a read-only view; reads see the writes first.
+
+    `writes` maps key -> value, or None for a deletion (tombstone).
+    """
+
+    __slots__ = ("base", "writes")
+
+    def __init__(self, base: StateView) -> None:
+        self.base = base
+        self.writes: dict[bytes, bytes | None] = {}
+
+    def get(self, key: bytes) -> bytes | None:
+        """Return the overlay's value for `key`, falling back to the base view."""
+        if key in self.writes:
+            return self.writes[key]
+        return self.base.get(key)
+
+    def put(self, key: bytes, value: bytes | None) -> None:
+        """Write `value` at `key` (None deletes)."""
+        self.writes[key] = value
+
+    def child(self) -> Overlay:
+        """Return a new overlay on top of this one (for all-or-nothing steps)."""
+        return Overlay(self)
+
+    def merge(self, child: Overlay) -> None:
+        """Fold the writes of `child` (made by `child()`) into this overlay."""
+        self.writes.update(child.writes)
+
+    def items(self) -> Iterator[tuple[bytes, bytes | None]]:
+        """Iterate over the writes."""
+        return iter(self.writes.items())
+
+
+class MemoryState:
+    """A dict-backed StateView, for tests and genesis."""
+
+    def __init__(self, data: dict[bytes, bytes] | None = None) -> None:
+        self.data: dict[bytes, bytes] = dict(data or {})
+
+    def get(self, key: bytes) -> bytes | None:
+        """Return the value at `key`, or None."""
+        return self.data.get(key)
+
+    def apply(self, writes: dict[bytes, bytes | None]) -> None:
+        """Apply a write set (None deletes)."""
+        for key, value in writes.items():
+            if value is None:
+                self.data.pop(key, None)
+            else:
+                self.data[key] = value
+
+
+def _read(view: StateView, key: bytes, cls: type[T]) -> T | None:
+    raw = view.get(key)
+    return None if raw is None else from_fields(cls, decode(raw))
+
+
+def account_key(key: bytes) -> bytes:
+    """State key of an account."""
+    return ACCOUNT + key
+
+
+def device_key(device_id: str) -> bytes:
+    """State key of a device."""
+    return DEVICE + device_id.encode()
+
+
+def bundle_key(bundle_id: bytes) -> bytes:
+    """State key of a bundle."""
+    return BUNDLE + bundle_id
+
+
+def periods_key(device_id: str, hour: int) -> bytes:
+    """State key of the periods attested for `device_id` in UTC hour number `hour`."""
+    return PERIODS + encode([device_id, hour])
+
+
+def tx_index_key(tx_id: bytes) -> bytes:
+    """State key of a transaction's [height, position]."""
+    return TX_INDEX + tx_id
+
+
+def get_account(view: StateView, key: bytes) -> Account | None:
+    """Return the account with public key `key`, or None."""
+    return _read(view, account_key(key), Account)
+
+
+def get_device(view: StateView, device_id: str) -> Device | None:
+    """Return the device `device_id`, or None."""
+    return _read(view, device_key(device_id), Device)
+
+
+def get_bundle(view: StateView, bundle_id: bytes) -> Bundle | None:
+    """Return the bundle `bundle_id`, or None."""
+    return _read(view, bundle_key(bundle_id), Bundle)
+
+
+def get_periods(view: StateView, device_id: str, hour: int) -> list[list[int]]:
+    """Return the sorted [start, end] periods attested for a device in one UTC hour."""
+    raw = view.get(periods_key(device_id, hour))
+    return [] if raw is None else list(decode(raw))
+
+
+def get_tx_location(view: StateView, tx_id: bytes) -> tuple[int, int] | None:
+    """Return (height, position) of a committed transaction, or None."""
+    raw = view.get(tx_index_key(tx_id))
+    if raw is None:
+        return None
+    height, position = decode(raw)
+    return int(height), int(position)
+
+
+def put_record(overlay: Overlay, key: bytes, record: Any) -> None:
+    """Write a dataclass record at `key` in canonical form."""
+    overlay.put(key, encode(to_fields(record)))

@@ -1,0 +1,206 @@
+"""The node runtime: wires store, service, consensus driver, gossip and catch-up.
+
+`NodeRuntime` implements the peer routes' callbacks (`PeerHandler`) and runs the
+background loops: transaction gossip batching, catch-up polling, the start/heartbeat
+tick and the re-gossip of this validator's own votes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import aiohttp
+
+from greenchain.crypto.keys import KeyPair
+from greenchain.model.blocks import Commit, Proposal, Vote
+from greenchain.model.genesis import Genesis
+from greenchain.node.catchup import PeerBench, catch_up
+from greenchain.node.config import NodeConfig
+from greenchain.node.driver import ConsensusDriver
+from greenchain.node.service import NodeService
+from greenchain.node.signstate import load_sign_state
+from greenchain.p2p.client import PeerLink, split_tx_batches
+from greenchain.p2p.messages import PeerMessage, TxBatch, encode_blocks, encode_message
+from greenchain.params import MAX_BODY_BYTES
+from greenchain.store.chain import ChainStore
+
+log = logging.getLogger("greenchain.node")
+
+GOSSIP_INTERVAL_S = 0.02
+CATCHUP_INTERVAL_S = 1.0
+TICK_S = 0.25
+REGOSSIP_S = 1.0
+
+
+class NodeRuntime:
+    """One running node.
+
+    Parameters
+    ----------
+    config:
+        The node config.
+    genesis:
+        The chain's genesis.
+    key:
+        The validator key, or None.
+    store:
+        The opened chain store.
+    recover_sign_state:
+        Create a missing sign-state file and stay silent until caught up.
+    """
+
+    def __init__(self, config: NodeConfig, genesis: Genesis, key: KeyPair | None,
+                 store: ChainStore, recover_sign_state: bool = False) -> None:
+        self.config = config
+        self.service = NodeService(genesis, store)
+        last_signed, recovering = load_sign_state(config.sign_state_file, recover_sign_state)
+        silent_until = 0
+        if recovering:
+            # Stay silent until one full height past the network's current one committed.
+            silent_until = 10**18
+        self.recovering = recovering
+        self.driver = ConsensusDriver(self.service, key, config.sign_state_file, last_signed,
+                                      self.broadcast, silent_until)
+        self.outbox: list[bytes] = []
+        self.links: list[PeerLink] = []
+        self.session: aiohttp.ClientSession | None = None
+        self.tasks: list[asyncio.Task[None]] = []
+        self.bench = PeerBench()
+        self.seen: set[bytes] = set()
+
+    # --- lifecycle ------------------------------------------------------------------
+    async def start(self) -> None:
+        """Open peer links and start the background loops."""
+        self.session = aiohttp.ClientSession()
+        self.links = [PeerLink(url, self.session) for url in self.config.peers]
+        for link in self.links:
+            link.start()
+        loop = asyncio.get_running_loop()
+        for coro in (self._gossip_loop(), self._catchup_loop(), self._tick_loop()):
+            self.tasks.append(loop.create_task(coro))
+
+    async def stop(self) -> None:
+        """Stop loops and links, close the session and the store."""
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for link in self.links:
+            await link.stop()
+        if self.session:
+            await self.session.close()
+        self.service.store.close()
+
+    # --- gossip ---------------------------------------------------------------------
+    def broadcast(self, message: Proposal | Vote) -> None:
+        """Send a signed proposal or vote to every peer."""
+        data = encode_message(message)
+        for link in self.links:
+            link.send(data)
+
+    def relay_txs(self, raws: list[bytes]) -> None:
+        """Queue admitted transactions for the next gossip batch."""
+        self.outbox.extend(raws)
+        if raws:
+            self.driver.schedule_start()
+
+    async def _gossip_loop(self) -> None:
+        while True:
+            await asyncio.sleep(GOSSIP_INTERVAL_S)
+            if not self.outbox:
+                continue
+            raws, self.outbox = self.outbox, []
+            for batch in split_tx_batches(raws):
+                data = encode_message(batch)
+                for link in self.links:
+                    link.send(data)
+
+    # --- peer callbacks ---------------------------------------------------------------
+    def on_peer_message(self, message: PeerMessage) -> None:
+        """Handle a decoded peer message (PeerHandler)."""
+        if isinstance(message, TxBatch):
+            admitted = [raw for raw in message.raws
+                        if self.service.submit(raw).status == "pending"
+                        and raw not in self.seen]
+            self.seen.update(admitted)
+            if len(self.seen) > 200_000:
+                self.seen.clear()
+            self.relay_txs(admitted)
+            return
+        if message.height > self.service.tip.height + 1:
+            self.kick_catchup()
+        self.driver.on_message(message)
+
+    def blocks_response(self, from_height: int, limit: int) -> bytes:
+        """Return finalized blocks with commits from `from_height` (PeerHandler)."""
+        items: list[tuple[bytes, Commit]] = []
+        size = 0
+        store = self.service.store
+        for height in range(from_height, min(from_height + limit, self.service.tip.height + 1)):
+            raw, commit = store.get_block_bytes(height), store.get_commit(height)
+            if raw is None or commit is None:
+                break
+            size += len(raw) + 200 * len(commit.signatures)
+            if items and size > MAX_BODY_BYTES - 64 * 1024:
+                break
+            items.append((raw, commit))
+        return encode_blocks(items)
+
+    def peer_status(self) -> dict[str, Any]:
+        """Return chain id, height, block hash and app hash (PeerHandler)."""
+        tip = self.service.tip
+        return {"chain_id": self.service.genesis.chain_id, "height": tip.height,
+                "block_hash": tip.block_hash.hex(), "app_hash": tip.app_hash.hex()}
+
+    def status(self) -> dict[str, Any]:
+        """Return the client status document (GET /v1/status)."""
+        tip = self.service.tip
+        key = self.driver.signing_config.key
+        return self.peer_status() | {
+            "node": self.config.name,
+            "time_ms": tip.time_ms,
+            "state_root": tip.state_root.hex(),
+            "validator": key.public.hex() if key else None,
+            "validators": [v.hex() for v in self.service.validators],
+            "round": self.driver.state.round,
+            "pool_size": len(self.service.mempool),
+            "peers": list(self.config.peers),
+            "recovering": self.recovering,
+        }
+
+    # --- background -------------------------------------------------------------------
+    def kick_catchup(self) -> None:
+        """Ask the catch-up loop to run now."""
+        self._catchup_now.set()
+
+    async def _catchup_loop(self) -> None:
+        self._catchup_now = asyncio.Event()
+        assert self.session is not None
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._catchup_now.wait(), CATCHUP_INTERVAL_S)
+            self._catchup_now.clear()
+            committed, behind = await catch_up(self.session, self.service,
+                                               self.config.peers, self.bench)
+            if committed:
+                log.info("caught up %d blocks to height %d", committed,
+                         self.service.tip.height)
+            if self.recovering and not behind:
+                # Recovered sign-state (DESIGN §6): caught up; stay silent until one
+                # more height has been committed by the others.
+                self.driver.silent_until_height = self.service.tip.height + 2
+                self.recovering = False
+
+    async def _tick_loop(self) -> None:
+        since_regossip = 0.0
+        while True:
+            await asyncio.sleep(TICK_S)
+            self.driver.maybe_start()
+            since_regossip += TICK_S
+            if since_regossip >= REGOSSIP_S and self.driver.state.started:
+                since_regossip = 0.0
+                self.driver.regossip()

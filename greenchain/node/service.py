@@ -1,0 +1,207 @@
+"""The node's service object: chain state, pool, and the synchronous operations on them.
+
+Everything here runs on the event loop thread; the consensus driver and the catch-up
+loop (same package) call into it, the API reads from it. Time comes from `clock`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from greenchain.consensus.quorum import proposer_for, verify_commit
+from greenchain.crypto.smt import EMPTY_ROOT
+from greenchain.errors import BadHeader, GreenChainError
+from greenchain.ledger.blocks import BlockEnv, BlockResult, BuiltBlock, ChainTip, apply_block
+from greenchain.ledger.blocks import build_block as ledger_build_block
+from greenchain.mempool import Mempool
+from greenchain.model.blocks import ZERO_HASH, Block, Commit
+from greenchain.model.genesis import Genesis
+from greenchain.model.transactions import Tx, decode_tx
+from greenchain.params import MAX_BLOCK_BYTES, MAX_BLOCK_TXS, MAX_CLOCK_SKEW_S, REJECTED_TTL_S
+from greenchain.store.chain import ChainStore
+
+RECENT_LIMIT = 200_000
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The answer to one submitted transaction."""
+
+    tx_id: bytes | None
+    """The id, when the bytes decoded."""
+    status: str
+    """``pending``, ``committed``, or ``rejected``."""
+    error: GreenChainError | None = None
+    """The broken rule for ``rejected``."""
+    height: int | None = None
+    """Height, for ``committed``."""
+    position: int | None = None
+    """Position in the block, for ``committed``."""
+
+
+def genesis_tip(genesis: Genesis) -> ChainTip:
+    """Return the tip before block 1: genesis time, empty map, genesis hash."""
+    return ChainTip(0, ZERO_HASH, genesis.genesis_time_ms, EMPTY_ROOT, genesis.genesis_hash)
+
+
+class NodeService:
+    """Chain state, pool and transaction statuses of one node.
+
+    Parameters
+    ----------
+    genesis:
+        The chain's genesis.
+    store:
+        The opened chain store.
+    clock:
+        Returns UTC seconds (float); injected so tests can drive time.
+    """
+
+    def __init__(self, genesis: Genesis, store: ChainStore,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.genesis = genesis
+        self.store = store
+        self.clock = clock
+        self.tip = store.tip() or genesis_tip(genesis)
+        self.validators = genesis.validator_keys
+        self.last_commit: Commit | None = store.get_commit(self.tip.height)
+        self.env = BlockEnv(genesis.chain_id, frozenset(p.pubkey for p in genesis.issuing_bodies),
+                            genesis.expiry_s)
+        self.mempool = Mempool(store, genesis.chain_id, self.env.issuing_bodies,
+                               genesis.expiry_s, self.tip.height + 1)
+        self.recent: OrderedDict[bytes, tuple[str, GreenChainError, float]] = OrderedDict()
+        self.results: dict[bytes, BlockResult] = {}
+        self.on_commit_hooks: list[Callable[[Block], None]] = []
+
+    def now_ms(self) -> int:
+        """Return the node's clock in UTC milliseconds."""
+        return int(self.clock() * 1000)
+
+    # --- transactions ---------------------------------------------------------------
+    def submit(self, raw: bytes) -> Verdict:
+        """Decode, check and admit one transaction envelope (DESIGN §3).
+
+        Resending a transaction the node holds or has committed answers its status.
+        """
+        try:
+            tx = decode_tx(raw)
+        except GreenChainError as exc:
+            return Verdict(None, "rejected", exc)
+        located = self.store.get_tx(tx.tx_id) if tx.tx_id not in self.mempool else None
+        if located is not None:
+            return Verdict(tx.tx_id, "committed", None, located[1], located[2])
+        try:
+            self.mempool.admit(tx, self.now_ms())
+        except GreenChainError as exc:
+            self._remember(tx.tx_id, "rejected", exc)
+            return Verdict(tx.tx_id, "rejected", exc)
+        self.recent.pop(tx.tx_id, None)
+        return Verdict(tx.tx_id, "pending")
+
+    def _remember(self, tx_id: bytes, status: str, error: GreenChainError) -> None:
+        self.recent[tx_id] = (status, error, self.clock())
+        self.recent.move_to_end(tx_id)
+        cutoff = self.clock() - REJECTED_TTL_S
+        while self.recent and (len(self.recent) > RECENT_LIMIT
+                               or next(iter(self.recent.values()))[2] < cutoff):
+            self.recent.popitem(last=False)
+
+    def tx_status(self, tx_id: bytes) -> dict[str, Any]:
+        """Return ``{"tx_id", "status", ...}`` for a transaction id (DESIGN §3)."""
+        out: dict[str, Any] = {"tx_id": tx_id.hex()}
+        if tx_id in self.mempool:
+            return out | {"status": "pending"}
+        located = self.store.get_tx(tx_id)
+        if located is not None:
+            return out | {"status": "committed", "height": located[1], "position": located[2]}
+        if tx_id in self.recent:
+            status, error, _ = self.recent[tx_id]
+            return out | {"status": status, "rule": error.rule, "message": error.message}
+        return out | {"status": "unknown"}
+
+    # --- blocks ---------------------------------------------------------------------
+    def block_time_ms(self) -> int:
+        """Timestamp for a new block: now, but strictly after the parent."""
+        return max(self.now_ms(), self.tip.time_ms + 1)
+
+    def build_block(self, round_: int, proposer: bytes) -> BuiltBlock:
+        """Build the next block from the pool (the proposer's job)."""
+        candidates = self.mempool.candidates(MAX_BLOCK_TXS, MAX_BLOCK_BYTES)
+        built = ledger_build_block(self.store, candidates, self.tip, self.env, proposer, round_,
+                                   self.block_time_ms(), self.last_commit)
+        for tx, error in built.rejected:
+            self.mempool.pending.pop(tx.tx_id, None)
+            self._remember(tx.tx_id, "rejected", error)
+        self.results[built.block.block_hash] = built.result
+        return built
+
+    def check_block(self, block: Block) -> BlockResult:
+        """Validate a proposed block on top of the tip (DESIGN §5, §6).
+
+        Raises
+        ------
+        InvalidBlock
+            Naming the first rule the block breaks.
+        """
+        header = block.header
+        if header.proposer != proposer_for(self.validators, header.height, header.round):
+            raise BadHeader("header proposer is not the proposer of its round")
+        if header.timestamp_ms > self.now_ms() + MAX_CLOCK_SKEW_S * 1000:
+            raise BadHeader("block timestamp is too far in the future")
+        if block.last_commit is not None:
+            verify_commit(self.genesis.chain_id, block.last_commit, self.tip.block_hash,
+                          self.tip.height, self.validators)
+        env = BlockEnv(self.env.chain_id, self.env.issuing_bodies, self.env.expiry_s,
+                       self.mempool.verified)
+        result = apply_block(self.store, block, self.tip, env)
+        self.results[block.block_hash] = result
+        return result
+
+    def commit(self, block: Block, commit: Commit, result: BlockResult | None = None) -> None:
+        """Persist a final block, then update the tip and re-check the pool."""
+        if result is None:
+            result = self.results.get(block.block_hash) or self.check_block(block)
+        self.tip = self.store.commit_block(block, commit, result)
+        self.last_commit = commit
+        self.results.clear()
+        evicted = self.mempool.on_commit(self.store, block.txs, self.tip.height + 1,
+                                         self.now_ms())
+        for tx, error in evicted:
+            self._remember(tx.tx_id, "evicted", error)
+        for hook in self.on_commit_hooks:
+            hook(block)
+
+    def apply_fetched(self, block: Block, commit: Commit) -> None:
+        """Apply and commit a finalized block fetched from a peer (catch-up, DESIGN §7).
+
+        The commit is checked against the validator set of the block's height; the
+        transaction signatures were checked by the quorum that signed it.
+
+        Raises
+        ------
+        InvalidBlock
+            If the commit or the block does not verify.
+        """
+        verify_commit(self.genesis.chain_id, commit, block.block_hash, block.header.height,
+                      self.validators)
+        if block.last_commit is not None:
+            verify_commit(self.genesis.chain_id, block.last_commit, self.tip.block_hash,
+                          self.tip.height, self.validators)
+        env = BlockEnv(self.env.chain_id, self.env.issuing_bodies, self.env.expiry_s,
+                       check_signatures=False)
+        result = apply_block(self.store, block, self.tip, env)
+        self.commit(block, commit, result)
+
+    def decode_pending(self, raws: list[bytes]) -> list[Tx]:
+        """Decode envelopes, dropping any that fail (used for gossip input)."""
+        out = []
+        for raw in raws:
+            try:
+                out.append(decode_tx(raw))
+            except GreenChainError:
+                continue
+        return out
