@@ -237,3 +237,30 @@ class NotFound(GreenChainError):
 
 class PeerMisbehaved(PeerError):
     """A peer served data that does not verify (bad block, commit or encoding)."""
+
+
+# --- client (CLI) -----------------------------------------------------------------------
+class NodeRefused(InvalidTransaction):
+    """A node answered a request with a 4xx JSON error; `rule` is the rule it named.
+
+    The node's ``{"rule", "message", ...}`` answer (DESIGN §7) becomes this error, so the
+    CLI prints the node's rule (e.g. ``period_overlap``), not a rule of its own.
+    """
+
+    def __init__(self, message: str = "", *, node_rule: str = "node_refused",
+                 **data: Any) -> None:
+        self.node_rule = node_rule  # before super(): an empty message defaults to the rule
+        super().__init__(message, node_rule=node_rule, **data)
+
+    @property
+    def rule(self) -> str:
+        """The rule the node named, e.g. ``period_overlap``."""
+        return self.node_rule
+
+
+class BadInput(ConfigError):
+    """A command-line value is invalid (hex, public key, date, coordinate, amount)."""
+
+
+class CommitTimeout(PeerError):
+    """A submitted transaction was not final (committed or refused) within the wait."""

@@ -1,10 +1,10 @@
 """Write the test vectors that come from GreenChain's reference functions (STYLE.md §12).
 
-Run from anywhere:  .venv/bin/python scripts/gen_vectors.py
-Writes tests/vectors/{codec,ed25519,merkle,tx}/*.json; the tests only read them. The
-published inputs (tests/vectors/ed25519/speccheck_cases.json and
-tests/vectors/merkle/rfc6962_known_answers.json) are data, never written here. Every
-file's format is described in the README.md beside it. Output is deterministic.
+Run: ``.venv/bin/python scripts/gen_vectors.py``. Writes ed25519/cases.json,
+ed25519/policy_extra.json, merkle/paths.json and tx/*.json under tests/vectors (the tests
+only read them); published and spec-derived inputs there (ed25519/speccheck_cases.json,
+merkle/rfc6962_known_answers.json, codec/*.json) are data this script never writes. Each
+kind's README.md gives the format. Output is deterministic.
 """
 
 from __future__ import annotations
@@ -180,13 +180,13 @@ def _extra_ed25519_cases() -> list[dict[str, Any]]:
         ("signature 65 bytes", key.public, msg, sig + b"\x00"),
         ("public key 31 bytes", key.public[:31], msg, sig),
     ]
-    for y in (0, 1, P - 1, P, P + 1):  # torsion y values and their y >= p aliases
+    torsion_y = {"0": 0, "1": 1, "p - 1": P - 1, "p (alias of 0)": P, "p + 1 (alias of 1)": P + 1}
+    for label, y in torsion_y.items():  # y of the torsion points, and the y >= p aliases
         for sign in (0, 1):
             enc = (y | sign << 255).to_bytes(32, "little")
-            rows.append((f"A with y = {y - P if y >= P - 1 else y} (mod p), sign {sign}",
-                         enc, msg, sig))
-            rows.append((f"R with y = {y - P if y >= P - 1 else y} (mod p), sign {sign}",
-                         key.public, msg, enc + sig[32:]))
+            rows.append((f"A with y = {label}, sign bit {sign}", enc, msg, sig))
+            rows.append((f"R with y = {label}, sign bit {sign}", key.public, msg,
+                         enc + sig[32:]))
     order8 = _decode_lenient(bytes.fromhex(
         "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05"))
     assert order8 is not None
@@ -216,8 +216,8 @@ def gen_merkle() -> None:
         root = merkle_root(leaves[:size])
         for index in range(size):
             path = inclusion_path(leaves[:size], index)
-            proofs.append({"size": size, "index": index, "root": root.hex(),
-                           "path": [h.hex() for h in path]})
+            proofs.append({"size": size, "index": index, "leaf": leaves[index].hex(),
+                           "root": root.hex(), "path": [h.hex() for h in path]})
     for proof in (p for p in proofs if p["size"] in (5, 8, 13)):
         for how, change in _TAMPERS.items():
             bad = change(dict(proof))
@@ -244,6 +244,7 @@ _TAMPERS: dict[str, Callable[[dict[str, Any]], dict[str, Any] | None]] = {
     "root appended to the path": lambda p: {**p, "path": p["path"] + [p["root"]]},
     "empty hash prepended": lambda p: {**p, "path": [""] + p["path"]},
     "root of the empty tree": lambda p: {**p, "root": hashlib.sha256(b"").hexdigest()},
+    "leaf changed": lambda p: {**p, "leaf": p["leaf"] + "21"},
 }
 
 
@@ -254,15 +255,14 @@ def write(relative: str, payload: Any) -> None:
 
 
 # --- transactions: envelopes signed with deterministic keys ----------------------------
-SIGNERS = ("issuer", "alice", "bob", "meter_gateway", "validator_0", "validator_1")
-KEYS = {name: key_from_seed(name) for name in SIGNERS}
+KEYS = {n: key_from_seed(n) for n in ("issuer", "alice", "bob", "meter_gateway", "validator_1")}
 
 
 def _valid_bodies() -> dict[str, tuple[str, Any]]:
     alice, bob, gateway = (KEYS[n].public for n in ("alice", "bob", "meter_gateway"))
     bundle = hashlib.sha256(encode(["WT-01", 0, 1500])).digest()
     approval = txm.ValidatorSignature(KEYS["validator_1"].public, b"\x11" * 64)
-    return {
+    return {  # signer name, body
         "register_account": ("issuer", txm.RegisterAccount(alice, "Alice Energy GmbH")),
         "register_device": ("issuer", txm.RegisterDevice(
             "WT-01", "Wind turbine 1", gateway, alice, 2_000_000, "F01050100", "T020001",
@@ -273,7 +273,7 @@ def _valid_bodies() -> dict[str, tuple[str, Any]]:
                                        1_420_074_000, "disclosure", "DE")),
         "suspend_device": ("issuer", txm.SuspendDevice("WT-01", "meter fault")),
         "suspend_account": ("issuer", txm.SuspendAccount(bob, "unpaid fees")),
-        "update_validators": ("validator_0", txm.UpdateValidators(
+        "update_validators": ("validator_1", txm.UpdateValidators(
             (KEYS["bob"].public,), (), 100, (approval,))),
     }
 

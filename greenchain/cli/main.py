@@ -64,3 +64,7 @@ def cli() -> None:
 
 node_commands.register(cli)
 client_commands.register(cli)
+
+
+if __name__ == "__main__":
+    cli()

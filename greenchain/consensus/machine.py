@@ -67,6 +67,7 @@ __all__ = [
     "MachineConfig",
     "handle",
     "initial_state",
+    "known_messages",
     "new_height",
     "own_messages",
 ]
@@ -131,12 +132,21 @@ def handle(config: MachineConfig, state: ConsensusState, event: Event,
     return state, actions
 
 
+def known_messages(state: ConsensusState) -> list[Message]:
+    """Return every proposal and vote held for the current height (conflicting ones too).
+
+    Liveness needs every message a correct validator received to reach the others
+    eventually (arXiv:1807.04938, §2, gossip): with lossy links the node should re-send
+    these periodically (at least the part its peers lack), not only relay once.
+    """
+    proposals: list[Message] = list(state.proposals.values())
+    return proposals + state.votes.all_votes()
+
+
 def own_messages(config: MachineConfig, state: ConsensusState) -> list[Message]:
     """Return the proposals and votes this validator signed in the current height.
 
-    Without retransmission a lost message can stall a round for good, so the node
-    should re-gossip these periodically; they are already signed, so re-sending them
-    never signs anything new.
+    They are already signed, so re-sending them never signs anything new.
     """
     if config.key is None:
         return []

@@ -1,10 +1,18 @@
 """The prevotes and precommits of one height, with tallies and evidence (DESIGN §6).
 
 A `VoteSet` is immutable: `add` returns a new set, so the machine state that holds it
-stays a value. It keeps one vote per (validator, type, round): the first one counts; a
-second vote with another value is equivocation evidence, stored and returned but never
-counted, so a double-signer cannot weigh twice toward any quorum. Signatures and
-membership are checked by the caller before `add`.
+stays a value. Votes are kept per (type, round) and per (validator, value):
+
+- A validator weighs at most once toward any one quorum: once in the tally of each
+  value it voted for, and once in the "any value" tally of its (type, round).
+- A second vote with another value for the same (type, round) is equivocation evidence,
+  reported the first time. It is kept and counts for its own value, as in the paper
+  (arXiv:1807.04938 counts the messages of f Byzantine processes for any value): a
+  correct process that saw a polka including the equivocator's other vote must be able
+  to see the same polka, or one equivocator can stall the network for good. Quorum
+  intersection keeps this safe while at most f validators are faulty.
+
+Signatures and membership are checked by the caller before `add`.
 """
 
 from __future__ import annotations
@@ -17,6 +25,8 @@ from greenchain.model.blocks import NIL, PRECOMMIT, PREVOTE, Commit, CommitSig, 
 
 _Key = tuple[int, int]
 """(vote_type, round): one bucket of votes."""
+_Ballot = tuple[bytes, bytes]
+"""(validator, block_hash): one vote's identity inside a bucket."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,23 +36,23 @@ class AddResult:
     votes: VoteSet
     """The vote set after the call (the same object if nothing changed)."""
     added: bool
-    """True if the vote is new and now counts."""
+    """True if the vote is new (a duplicate is not)."""
     evidence: tuple[Vote, Vote] | None
-    """(counted vote, conflicting vote) the first time a validator equivocates."""
+    """(earlier vote, conflicting vote) the first time a validator equivocates at a key."""
 
 
 @dataclass(frozen=True, slots=True)
 class VoteSet:
-    """Prevotes and precommits of one height, by (type, round) and validator."""
+    """Prevotes and precommits of one height, by (type, round), validator and value."""
 
     height: int
     """The height all votes are for."""
     size: int
     """Number of validators of the height (equal weight)."""
-    buckets: Mapping[_Key, Mapping[bytes, Vote]] = field(default_factory=dict)
-    """(vote_type, round) -> validator -> the vote that counts; treat as read-only."""
+    buckets: Mapping[_Key, Mapping[_Ballot, Vote]] = field(default_factory=dict)
+    """(vote_type, round) -> (validator, block_hash) -> vote, in arrival order; read-only."""
     evidence: tuple[tuple[Vote, Vote], ...] = ()
-    """Every equivocation seen: (counted vote, conflicting vote), one per key."""
+    """Equivocations seen: (earlier vote, conflicting vote), one per (validator, key)."""
 
     def add(self, vote: Vote) -> AddResult:
         """Record a verified vote of this height.
@@ -50,8 +60,8 @@ class VoteSet:
         Returns
         -------
         AddResult
-            `added` for a new vote; neither added nor evidence for a duplicate or a
-            further conflict already reported; `evidence` for the first conflict.
+            `added` unless the same validator already voted the same value at the same
+            (type, round); `evidence` for its first conflicting vote there.
 
         Raises
         ------
@@ -62,29 +72,30 @@ class VoteSet:
             raise ValueError("vote is for another height or of an unknown type")
         key = (vote.vote_type, vote.round)
         bucket = self.buckets.get(key, {})
-        counted = bucket.get(vote.validator)
-        if counted is None:
-            buckets = dict(self.buckets)
-            buckets[key] = {**bucket, vote.validator: vote}
-            return AddResult(replace(self, buckets=buckets), True, None)
-        if counted.block_hash == vote.block_hash or self._reported(counted):
+        if (vote.validator, vote.block_hash) in bucket:
             return AddResult(self, False, None)
-        pair = (counted, vote)
-        return AddResult(replace(self, evidence=(*self.evidence, pair)), False, pair)
+        earlier = self.get(vote.vote_type, vote.round, vote.validator)
+        buckets = dict(self.buckets)
+        buckets[key] = {**bucket, (vote.validator, vote.block_hash): vote}
+        updated = replace(self, buckets=buckets)
+        if earlier is None or self._reported(earlier):
+            return AddResult(updated, True, None)
+        pair = (earlier, vote)
+        return AddResult(replace(updated, evidence=(*self.evidence, pair)), True, pair)
 
-    def _reported(self, vote: Vote) -> bool:
-        # One piece of evidence per (validator, type, round) is enough to prove the fault;
-        # more would let an equivocator grow our memory without bound.
-        return any(first == vote for first, _ in self.evidence)
+    def _reported(self, earlier: Vote) -> bool:
+        # One piece of evidence per (validator, type, round) proves the fault.
+        return any(first == earlier for first, _ in self.evidence)
 
     def get(self, vote_type: int, round_: int, validator: bytes) -> Vote | None:
-        """Return the counted vote of `validator` for (type, round), if any."""
-        return self.buckets.get((vote_type, round_), {}).get(validator)
+        """Return the first vote of `validator` at (type, round), if any."""
+        bucket = self.buckets.get((vote_type, round_), {})
+        return next((v for (who, _), v in bucket.items() if who == validator), None)
 
     def count(self, vote_type: int, round_: int, block_hash: bytes) -> int:
         """Return how many validators voted `block_hash` (b"" for nil) at (type, round)."""
         bucket = self.buckets.get((vote_type, round_), {})
-        return sum(1 for vote in bucket.values() if vote.block_hash == block_hash)
+        return sum(1 for _, value in bucket if value == block_hash)
 
     def has_quorum_for(self, vote_type: int, round_: int, block_hash: bytes) -> bool:
         """Return True if a quorum voted `block_hash` (b"" for nil) at (type, round)."""
@@ -95,29 +106,28 @@ class VoteSet:
         return self.has_quorum_for(PREVOTE, round_, block_hash)
 
     def has_quorum_any(self, vote_type: int, round_: int) -> bool:
-        """Return True if a quorum cast votes of `vote_type` in `round_`, whatever value."""
-        return len(self.buckets.get((vote_type, round_), {})) >= quorum_size(self.size)
+        """Return True if a quorum of distinct validators voted at (type, round)."""
+        return len(self.voters(vote_type, round_)) >= quorum_size(self.size)
+
+    def voters(self, vote_type: int, round_: int) -> frozenset[bytes]:
+        """Return the distinct validators that voted at (type, round), any value."""
+        return frozenset(who for who, _ in self.buckets.get((vote_type, round_), {}))
 
     def quorum_value(self, vote_type: int, round_: int) -> bytes | None:
         """Return the value (b"" for nil) a quorum voted at (type, round), or None.
 
-        Two quorums for different values would need more than f equivocators, whose
-        second votes are never counted, so at most one value qualifies.
+        With at most f faulty validators two values cannot both reach a quorum, since
+        the two quorums would share an honest validator.
         """
         tally: dict[bytes, int] = {}
-        for vote in self.buckets.get((vote_type, round_), {}).values():
-            tally[vote.block_hash] = tally.get(vote.block_hash, 0) + 1
+        for _, value in self.buckets.get((vote_type, round_), {}):
+            tally[value] = tally.get(value, 0) + 1
         need = quorum_size(self.size)
-        for value, votes in tally.items():
-            if votes >= need:
-                return value
-        return None
+        return next((value for value, votes in tally.items() if votes >= need), None)
 
     def senders_at(self, round_: int) -> frozenset[bytes]:
         """Return the validators that cast any prevote or precommit in `round_`."""
-        prevoters = self.buckets.get((PREVOTE, round_), {}).keys()
-        precommitters = self.buckets.get((PRECOMMIT, round_), {}).keys()
-        return frozenset(prevoters) | frozenset(precommitters)
+        return self.voters(PREVOTE, round_) | self.voters(PRECOMMIT, round_)
 
     def skip_threshold(self) -> int:
         """Return f + 1: that many validators in a round include an honest one."""
@@ -127,9 +137,13 @@ class VoteSet:
         """Return every round holding a vote, ascending."""
         return sorted({round_ for _, round_ in self.buckets})
 
+    def all_votes(self) -> list[Vote]:
+        """Return every vote held (conflicting ones too), bucket by bucket."""
+        return [vote for bucket in self.buckets.values() for vote in bucket.values()]
+
     def votes_by(self, validator: bytes) -> list[Vote]:
-        """Return the counted votes of `validator`, by (type, round) insertion order."""
-        return [bucket[validator] for bucket in self.buckets.values() if validator in bucket]
+        """Return every vote of `validator` held, bucket by bucket."""
+        return [vote for vote in self.all_votes() if vote.validator == validator]
 
     def make_commit(self, round_: int, block_hash: bytes) -> Commit:
         """Build the commit from the precommits for `block_hash` in `round_`.
@@ -137,7 +151,7 @@ class VoteSet:
         Returns
         -------
         Commit
-            Every counted precommit for the block, ordered by validator key.
+            Every precommit held for the block, ordered by validator key.
 
         Raises
         ------
@@ -148,8 +162,8 @@ class VoteSet:
             raise ValueError("no quorum of precommits for this block in this round")
         bucket = self.buckets[(PRECOMMIT, round_)]
         signatures = tuple(
-            CommitSig(validator, vote.signature)
-            for validator, vote in sorted(bucket.items())
-            if vote.block_hash == block_hash
+            CommitSig(who, vote.signature)
+            for (who, value), vote in sorted(bucket.items(), key=lambda item: item[0])
+            if value == block_hash
         )
         return Commit(self.height, round_, block_hash, signatures)

@@ -27,7 +27,7 @@ from typing import Any
 from greenchain.codec import decode, encode
 from greenchain.crypto.hashing import sha256
 from greenchain.crypto.smt import SmtProof, smt_proof_from_fields
-from greenchain.errors import Malformed, ProofError
+from greenchain.errors import Malformed, ProofError, UnknownTxType
 from greenchain.model.blocks import Commit, Header
 from greenchain.model.certificates import Bundle
 from greenchain.model.fields import from_fields, to_fields
@@ -158,7 +158,12 @@ def _step(value: Any) -> ProofStep:
     nodes = _array(path, "audit path")
     if len(nodes) > MAX_AUDIT_PATH:
         raise Malformed("audit path is too long", length=len(nodes))
-    return ProofStep(decode_tx(raw), tuple(_audit_node(node) for node in nodes),
+    try:
+        tx = decode_tx(raw)
+    except UnknownTxType as exc:
+        # Inside a proof this is a damaged file, not a transaction to reject.
+        raise Malformed(f"proof step holds {exc.message}") from exc
+    return ProofStep(tx, tuple(_audit_node(node) for node in nodes),
                      from_fields(Header, header), from_fields(Commit, commit))
 
 
@@ -174,9 +179,7 @@ def proof_from_body_fields(body: Any) -> ProvenanceProof:
     ------
     DecodeError
         A `Malformed`, `NonCanonical` or `TooLarge` on any shape or type error, in the
-        body or in an embedded transaction envelope.
-    UnknownTxType
-        If an embedded transaction has an undefined type.
+        body or in an embedded transaction envelope (an undefined type included).
     """
     chain_id, device_id, serial, valset, steps, root = _array(body, "proof body", 6)
     if not isinstance(chain_id, str) or not isinstance(device_id, str):

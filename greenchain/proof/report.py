@@ -13,14 +13,21 @@ from typing import Any
 
 
 def iso_utc(seconds: int) -> str:
-    """Return UTC seconds as ISO 8601, e.g. ``2015-03-01T00:00:00Z``."""
-    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """Return UTC seconds as ISO 8601, e.g. ``2015-03-01T00:00:00Z``.
+
+    Signed values can lie outside the years 1-9999; those are shown as ``<n> s``.
+    """
+    try:
+        moment = datetime.fromtimestamp(seconds, tz=UTC)
+    except (OverflowError, ValueError, OSError):
+        return f"{seconds} s"
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def iso_utc_ms(millis: int) -> str:
     """Return UTC milliseconds as ISO 8601 with milliseconds, e.g. ``...T00:00:01.000Z``."""
-    moment = datetime.fromtimestamp(millis // 1000, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S") + f".{millis % 1000:03d}Z"
+    text = iso_utc(millis // 1000)
+    return text[:-1] + f".{millis % 1000:03d}Z" if text.endswith("Z") else f"{millis} ms"
 
 
 @dataclass(frozen=True, slots=True)

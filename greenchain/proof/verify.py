@@ -1,0 +1,351 @@
+"""Offline verification of provenance proofs against genesis alone (DESIGN §8).
+
+Checks run in a fixed order and stop at the first failure, raising `ProofError` whose
+`step` names it ("step 3 (transfer): commit", "root bundle: state proof"):
+
+1. decoding (strict canonical msgpack, format tag, digest) and the chain id;
+2. the validator-set changes (none are supported yet, so the list must be empty);
+3. the kinds of the steps: register_device, attest, then transfers and retirements;
+4. for each step: the transaction signature (DESIGN §4 policy), its RFC 6962 inclusion
+   in the header's tx_root, a commit quorum over the header (DESIGN §6), and chain order;
+5. semantics: the device was registered by a genesis issuing body, the attestation was
+   signed by its attestation key, the root bundle record is in the attest block's
+   state_root and was issued by that attestation, and the serial moves through each
+   transfer and retirement by the split rule of DESIGN §2.
+
+What a proof cannot show: that nothing happened after its last step (a status proof
+against a later state_root does that, DESIGN §8).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from greenchain.codec import encode
+from greenchain.consensus.quorum import verify_commit
+from greenchain.crypto.hashing import sha256
+from greenchain.crypto.merkle import leaf_hash, node_hash
+from greenchain.crypto.signing import check_signature, verify_signature
+from greenchain.crypto.smt import verify_smt_proof
+from greenchain.errors import BadCommit, ProofError, SignatureError
+from greenchain.ledger.app_hash import smt_key
+from greenchain.ledger.view import bundle_key
+from greenchain.model.blocks import PRECOMMIT, Commit, Header, vote_sign_bytes
+from greenchain.model.certificates import compute_bundle_id
+from greenchain.model.fields import to_fields
+from greenchain.model.genesis import Genesis
+from greenchain.model.transactions import Attest, RegisterDevice
+from greenchain.proof.format import AuditNode, ProofStep, ProvenanceProof, decode_proof
+from greenchain.proof.report import DeviceInfo, ProvenanceReport, StepRecord
+from greenchain.proof.walk import step_label, walk_serial
+
+MOVE_KINDS = ("transfer", "retire")
+
+
+# --- validator sets -------------------------------------------------------------------
+def validate_valset_changes(proof: ProvenanceProof) -> None:
+    """Refuse validator-set changes until the ledger supports them (DESIGN §3, §8).
+
+    Raises
+    ------
+    ProofError
+        With ``step = "validator-set changes"`` if the list is not empty.
+    """
+    if proof.valset_changes:
+        raise ProofError("the proof carries validator-set changes, which this verifier does "
+                         "not support yet: it knows only the genesis validator set",
+                         step="validator-set changes", count=len(proof.valset_changes))
+
+
+def validator_set_at(genesis: Genesis, proof: ProvenanceProof, height: int) -> tuple[bytes, ...]:
+    """Return the validator keys of `height`.
+
+    This is the hook for validator-set changes (DESIGN §8): once update_validators is
+    enabled it folds `proof.valset_changes` activated at or below `height` into the
+    genesis set. Today that list is empty (`validate_valset_changes`).
+    """
+    return genesis.validator_keys
+
+
+# --- one committed step ---------------------------------------------------------------
+def compute_audit_root(leaf: bytes, path: Sequence[AuditNode]) -> bytes:
+    """Return the RFC 6962 root reached from `leaf` along a sided audit path (32 bytes)."""
+    current = leaf_hash(leaf)
+    for node in path:
+        if node.is_right:
+            current = node_hash(node.sibling, current)
+        else:
+            current = node_hash(current, node.sibling)
+    return current
+
+
+def leaf_order_key(path: Sequence[AuditNode]) -> tuple[int, ...]:
+    """Return the leaf's left/right turns from the root: sorts leaves of one tree in order."""
+    return tuple(node.is_right for node in reversed(path))
+
+
+def validate_tx_signature(label: str, step: ProofStep, chain_id: str) -> None:
+    """Check the transaction's chain id and its signature under the DESIGN §4 policy.
+
+    Raises
+    ------
+    ProofError
+    """
+    if step.tx.chain_id != chain_id:
+        raise ProofError(f"transaction is for chain {step.tx.chain_id!r}, not {chain_id!r}",
+                         step=f"{label}: chain id")
+    try:
+        check_signature(step.tx.signer, step.tx.sign_bytes, step.tx.signature)
+    except SignatureError as exc:
+        raise ProofError(f"transaction signature is invalid: {exc.message}",
+                         step=f"{label}: signature") from exc
+
+
+def validate_inclusion(label: str, step: ProofStep) -> None:
+    """Check the RFC 6962 audit path from the transaction to the header's tx_root.
+
+    Raises
+    ------
+    ProofError
+    """
+    if compute_audit_root(step.tx.raw, step.path) != step.header.tx_root:
+        raise ProofError("the transaction is not in the block: its audit path does not lead "
+                         "to the header's tx_root", step=f"{label}: merkle inclusion")
+
+
+def _validate_every_signature(label: str, commit: Commit, chain_id: str,
+                              validators: Sequence[bytes]) -> None:
+    # A proof carries no dead weight: every precommit must be a validator's valid vote,
+    # listed once, in key order, so that no byte of the commit is left unchecked.
+    message = vote_sign_bytes(chain_id, PRECOMMIT, commit.height, commit.round,
+                              commit.block_hash)
+    keys = [entry.validator for entry in commit.signatures]
+    if keys != sorted(set(keys)):
+        raise ProofError("commit signatures are not in strictly increasing validator order",
+                         step=f"{label}: commit")
+    for entry in commit.signatures:
+        if entry.validator not in validators:
+            raise ProofError(f"commit is signed by {entry.validator.hex()}, not a validator",
+                             step=f"{label}: commit", validator=entry.validator)
+        if not verify_signature(entry.validator, message, entry.signature):
+            raise ProofError(f"precommit of {entry.validator.hex()} does not verify",
+                             step=f"{label}: commit", validator=entry.validator)
+
+
+def validate_commit(label: str, header: Header, commit: Commit, chain_id: str,
+                    validators: Sequence[bytes]) -> None:
+    """Check that `commit` is a quorum of valid precommits over `header` (DESIGN §6).
+
+    Raises
+    ------
+    ProofError
+        If the header is for another chain, the commit lacks a quorum
+        (`consensus.quorum.verify_commit`), or any signature in it is not a valid
+        precommit of a distinct validator.
+    """
+    if header.chain_id != chain_id:
+        raise ProofError(f"block header is for chain {header.chain_id!r}",
+                         step=f"{label}: header")
+    try:
+        verify_commit(chain_id, commit, header.block_hash(), header.height, validators)
+    except BadCommit as exc:
+        raise ProofError(f"block is not committed by the validators: {exc.message}",
+                         step=f"{label}: commit") from exc
+    _validate_every_signature(label, commit, chain_id, validators)
+
+
+def validate_order(label: str, step: ProofStep, previous: ProofStep | None) -> None:
+    """Check that `step` comes strictly after `previous` in the chain (height, position).
+
+    Raises
+    ------
+    ProofError
+    """
+    if previous is None:
+        return
+    height, prev_height = step.header.height, previous.header.height
+    if height < prev_height:
+        raise ProofError(f"height {height} comes before the previous step's {prev_height}",
+                         step=f"{label}: order")
+    if height > prev_height:
+        return
+    if step.header != previous.header:
+        raise ProofError(f"two different blocks at height {height}", step=f"{label}: order")
+    if leaf_order_key(step.path) <= leaf_order_key(previous.path):
+        raise ProofError("the transaction does not come after the previous step's in its "
+                         "block", step=f"{label}: order")
+
+
+def verify_committed_steps(proof: ProvenanceProof, genesis: Genesis) -> tuple[StepRecord, ...]:
+    """Run the per-step checks of every step, in order (signature, inclusion, commit, order).
+
+    Returns
+    -------
+    tuple[StepRecord, ...]
+        One record per step with the validators that committed it.
+
+    Raises
+    ------
+    ProofError
+    """
+    records: list[StepRecord] = []
+    previous: ProofStep | None = None
+    names = {party.pubkey: party.name for party in genesis.validators}
+    for number, step in enumerate(proof.steps, 1):
+        label = step_label(number, step)
+        validators = validator_set_at(genesis, proof, step.header.height)
+        validate_tx_signature(label, step, genesis.chain_id)
+        validate_inclusion(label, step)
+        validate_commit(label, step.header, step.commit, genesis.chain_id, validators)
+        validate_order(label, step, previous)
+        signers = tuple(entry.validator for entry in step.commit.signatures)
+        records.append(StepRecord(step.tx.type, step.tx.tx_id, step.header.height,
+                                  step.header.timestamp_ms, step.commit.block_hash, signers,
+                                  tuple(names.get(key, "") for key in signers)))
+        previous = step
+    return tuple(records)
+
+
+# --- structure and semantics ----------------------------------------------------------
+def validate_step_kinds(proof: ProvenanceProof) -> None:
+    """Check the shape of the history: register_device, attest, then moves only.
+
+    Raises
+    ------
+    ProofError
+    """
+    if len(proof.steps) < 2:
+        raise ProofError("a provenance proof needs at least the register_device and attest "
+                         "steps", step="steps", count=len(proof.steps))
+    expected = ["register_device", "attest"] + [""] * (len(proof.steps) - 2)
+    for number, (step, kind) in enumerate(zip(proof.steps, expected, strict=True), 1):
+        if kind and step.tx.type != kind:
+            raise ProofError(f"expected a {kind} transaction",
+                             step=f"{step_label(number, step)}: kind")
+        if not kind and step.tx.type not in MOVE_KINDS:
+            raise ProofError("expected a transfer or retire transaction",
+                             step=f"{step_label(number, step)}: kind")
+
+
+def validate_registration(proof: ProvenanceProof, genesis: Genesis) -> DeviceInfo:
+    """Check step 1: the device was registered by an issuing body listed in genesis.
+
+    Returns
+    -------
+    DeviceInfo
+        The device as registered.
+
+    Raises
+    ------
+    ProofError
+    """
+    step = proof.steps[0]
+    body = step.tx.body
+    assert isinstance(body, RegisterDevice)  # validate_step_kinds ran first
+    label = step_label(1, step)
+    issuer = genesis.issuing_body(step.tx.signer)
+    if issuer is None:
+        raise ProofError("the device was registered by a key that is not an issuing body "
+                         "in genesis", step=f"{label}: issuing body", signer=step.tx.signer)
+    if body.device_id != proof.device_id:
+        raise ProofError(f"registers device {body.device_id!r}, not {proof.device_id!r}",
+                         step=f"{label}: device id")
+    return DeviceInfo(body.device_id, body.device_name, body.capacity_w, body.country,
+                      body.latitude_udeg, body.longitude_udeg, body.energy_source,
+                      body.technology, body.production_start_s, issuer.pubkey, issuer.name)
+
+
+def validate_attestation(proof: ProvenanceProof) -> Attest:
+    """Check step 2: an attestation of this device signed by its attestation key.
+
+    Raises
+    ------
+    ProofError
+    """
+    registration, step = proof.steps[0].tx.body, proof.steps[1]
+    body = step.tx.body
+    assert isinstance(body, Attest) and isinstance(registration, RegisterDevice)
+    label = step_label(2, step)
+    if body.device_id != proof.device_id:
+        raise ProofError(f"attests device {body.device_id!r}, not {proof.device_id!r}",
+                         step=f"{label}: device id")
+    if step.tx.signer != registration.attestation_key:
+        raise ProofError("the attestation is not signed by the device's attestation key",
+                         step=f"{label}: attestation key", signer=step.tx.signer)
+    return body
+
+
+def validate_root_bundle(proof: ProvenanceProof, attest: Attest) -> None:
+    """Check the root bundle record: in the attest block's state, issued by that attest.
+
+    The record binds the serial range the attestation received (DESIGN §2): its
+    serial_start is not in the attest transaction.
+
+    Raises
+    ------
+    ProofError
+    """
+    record, attest_step = proof.root_bundle.record, proof.steps[1]
+    value_hash = sha256(encode(to_fields(record)))
+    key = smt_key(bundle_key(record.bundle_id))
+    if not verify_smt_proof(attest_step.header.state_root, key, value_hash,
+                            proof.root_bundle.state_proof):
+        raise ProofError("the root bundle record is not in the state_root of the attest "
+                         "block", step="root bundle: state proof")
+    issued = (record.device_id, record.period_start, record.period_end, record.parent,
+              record.issuance_tx, record.issuance_height, record.quantity_wh)
+    expected = (proof.device_id, attest.period_start, attest.period_end, b"",
+                attest_step.tx.tx_id, attest_step.header.height, attest.energy_wh)
+    if issued != expected:
+        raise ProofError("the root bundle was not issued by the attestation in step 2",
+                         step="root bundle: record")
+    if record.bundle_id != compute_bundle_id(record.device_id, record.serial_start,
+                                             record.serial_end):
+        raise ProofError("the root bundle id does not name its serial range",
+                         step="root bundle: record")
+    if not record.serial_start <= proof.serial < record.serial_end:
+        raise ProofError(f"serial {proof.serial} is not in the root bundle "
+                         f"[{record.serial_start}, {record.serial_end})",
+                         step="root bundle: serial")
+
+
+def verify_provenance(proof: bytes | ProvenanceProof, genesis: Genesis) -> ProvenanceReport:
+    """Verify a provenance proof offline, with genesis alone (DESIGN §8).
+
+    Parameters
+    ----------
+    proof:
+        The proof file bytes (canonical msgpack, see `greenchain.proof.format`) or an
+        already decoded `ProvenanceProof` (then the file digest is not involved).
+    genesis:
+        The chain's genesis: chain id, validators, issuing bodies.
+
+    Returns
+    -------
+    ProvenanceReport
+        The plant, the production period, the serial and final Wh range, the owners in
+        turn, the retirement claim and the validators that committed each step.
+
+    Raises
+    ------
+    DecodeError
+        If the bytes are not a canonical proof file (Malformed, NonCanonical, TooLarge).
+    ProofError
+        On the first failing check; its `step` attribute names it.
+    """
+    parsed = proof if isinstance(proof, ProvenanceProof) else decode_proof(proof)
+    if parsed.chain_id != genesis.chain_id:
+        raise ProofError(f"proof is for chain {parsed.chain_id!r}, genesis is for "
+                         f"{genesis.chain_id!r}", step="chain id")
+    validate_valset_changes(parsed)
+    validate_step_kinds(parsed)
+    records = verify_committed_steps(parsed, genesis)
+    device = validate_registration(parsed, genesis)
+    attest = validate_attestation(parsed)
+    validate_root_bundle(parsed, attest)
+    registration = parsed.steps[0].tx.body
+    assert isinstance(registration, RegisterDevice)
+    walk = walk_serial(parsed, registration.owner_account)
+    return ProvenanceReport(genesis.chain_id, device, attest.period_start, attest.period_end,
+                            parsed.serial, walk.start, walk.end, walk.owners, walk.retirement,
+                            records)
