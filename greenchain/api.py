@@ -30,6 +30,7 @@ from greenchain.ledger.view import get_account, get_device
 from greenchain.model.views import bundle_json, header_json
 from greenchain.node.service import NodeService, Verdict
 from greenchain.params import MAX_BODY_BYTES
+from greenchain.proof.build import build_provenance
 
 MSGPACK = "application/msgpack"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -154,8 +155,6 @@ class ClientApi:
 
     async def provenance(self, request: web.Request) -> web.Response:
         """GET /v1/proofs/provenance/{device}:{serial}."""
-        from greenchain.proof.build import build_provenance  # type: ignore[import-not-found]
-
         device_id, serial = _certificate_param(request)
         proof = build_provenance(self.service.store, device_id, serial)
         return web.Response(body=proof, content_type=MSGPACK)

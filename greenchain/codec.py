@@ -65,8 +65,28 @@ def encode(value: Any, *, allow_maps: bool = False) -> bytes:
         On floats, out-of-range integers or unsupported types.
     """
     _check_value(value, allow_maps)
-    out: bytes = msgpack.packb(value, use_bin_type=True, strict_types=False)
+    out: bytes = msgpack.packb(value, use_bin_type=True)
     return out
+
+
+def encode_trusted(value: Any) -> bytes:
+    """Encode a value this package built from typed records, without the type walk.
+
+    For hot paths only (state records, app_hash writes, sign bytes): the values there
+    come from frozen dataclasses whose fields `from_fields` checked, so they hold only
+    ints, bytes, str, None and arrays. Gives the same bytes as `encode`.
+    """
+    out: bytes = msgpack.packb(value, use_bin_type=True)
+    return out
+
+
+def decode_trusted(data: bytes) -> Any:
+    """Decode bytes this node wrote itself (its own state records), without the checks.
+
+    Only for the node's own store on hot paths; anything from a peer, a client or a file
+    goes through `decode`.
+    """
+    return msgpack.unpackb(data, raw=False, use_list=True)
 
 
 def _no_ext(code: int, data: bytes) -> Any:

@@ -264,3 +264,8 @@ class BadInput(ConfigError):
 
 class CommitTimeout(PeerError):
     """A submitted transaction was not final (committed or refused) within the wait."""
+
+
+# --- invariants -----------------------------------------------------------------------
+class InvariantViolation(GreenChainError):
+    """A state invariant of DESIGN §2 does not hold (a bug in the ledger, never user input)."""

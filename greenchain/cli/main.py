@@ -14,6 +14,7 @@ import click
 
 from greenchain.cli import commands as client_commands
 from greenchain.cli import node as node_commands
+from greenchain.cli.demo import demo_command
 from greenchain.errors import (
     ConfigError,
     DecodeError,
@@ -64,6 +65,7 @@ def cli() -> None:
 
 node_commands.register(cli)
 client_commands.register(cli)
+cli.add_command(demo_command)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from greenchain.codec import encode
+from greenchain.codec import encode_trusted
 from greenchain.crypto.hashing import sha256
 from greenchain.crypto.smt import smt_update
 from greenchain.ledger.view import CERTIFICATE_PREFIXES, SMT_NODE, StateView
@@ -18,7 +18,7 @@ def compute_app_hash(prev_app_hash: bytes, state_root: bytes,
     prefixes, tx index and period index included (DESIGN §5).
     """
     ordered = [[key, writes[key]] for key in sorted(writes)]
-    return sha256(prev_app_hash + state_root + sha256(encode(ordered)))
+    return sha256(prev_app_hash + state_root + sha256(encode_trusted(ordered)))
 
 
 def is_certificate_key(key: bytes) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from greenchain.codec import encode
+from greenchain.codec import encode_trusted
 from greenchain.errors import (
     BeforeProductionStart,
     DeviceSuspended,
@@ -119,4 +119,4 @@ def apply_attest(overlay: Overlay, tx: Tx, ctx: TxContext) -> None:
     put_record(overlay, device_key(device.device_id), replace(device, issued_wh=serial_end))
     periods.append([body.period_start, body.period_end])
     periods.sort()
-    overlay.put(periods_key(body.device_id, hour), encode(periods))
+    overlay.put(periods_key(body.device_id, hour), encode_trusted(periods))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-from greenchain.codec import encode
+from greenchain.codec import encode_trusted
 from greenchain.crypto.signing import validate_public_key
 from greenchain.errors import (
     AccountExists,
@@ -182,6 +182,6 @@ def apply_tx(overlay: Overlay, tx: Tx, ctx: TxContext, position: int) -> None:
         raise UnknownTxType(f"unknown transaction type {tx.type!r}")
     child = overlay.child()
     handler(child, tx, ctx)
-    child.put(tx_index_key(tx.tx_id), encode([ctx.height, position]))
+    child.put(tx_index_key(tx.tx_id), encode_trusted([ctx.height, position]))
     overlay.merge(child)
 

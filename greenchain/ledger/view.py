@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, Protocol, TypeVar
 
-from greenchain.codec import decode, encode
+from greenchain.codec import decode_trusted, encode_trusted
 from greenchain.model.certificates import Account, Bundle, Device
 from greenchain.model.fields import from_fields, to_fields
 
@@ -95,7 +95,7 @@ class MemoryState:
 
 def _read(view: StateView, key: bytes, cls: type[T]) -> T | None:
     raw = view.get(key)
-    return None if raw is None else from_fields(cls, decode(raw))
+    return None if raw is None else from_fields(cls, decode_trusted(raw))
 
 
 def account_key(key: bytes) -> bytes:
@@ -115,7 +115,7 @@ def bundle_key(bundle_id: bytes) -> bytes:
 
 def periods_key(device_id: str, hour: int) -> bytes:
     """State key of the periods attested for `device_id` in UTC hour number `hour`."""
-    return PERIODS + encode([device_id, hour])
+    return PERIODS + encode_trusted([device_id, hour])
 
 
 def tx_index_key(tx_id: bytes) -> bytes:
@@ -141,7 +141,7 @@ def get_bundle(view: StateView, bundle_id: bytes) -> Bundle | None:
 def get_periods(view: StateView, device_id: str, hour: int) -> list[list[int]]:
     """Return the sorted [start, end] periods attested for a device in one UTC hour."""
     raw = view.get(periods_key(device_id, hour))
-    return [] if raw is None else list(decode(raw))
+    return [] if raw is None else list(decode_trusted(raw))
 
 
 def get_tx_location(view: StateView, tx_id: bytes) -> tuple[int, int] | None:
@@ -149,10 +149,10 @@ def get_tx_location(view: StateView, tx_id: bytes) -> tuple[int, int] | None:
     raw = view.get(tx_index_key(tx_id))
     if raw is None:
         return None
-    height, position = decode(raw)
+    height, position = decode_trusted(raw)
     return int(height), int(position)
 
 
 def put_record(overlay: Overlay, key: bytes, record: Any) -> None:
     """Write a dataclass record at `key` in canonical form."""
-    overlay.put(key, encode(to_fields(record)))
+    overlay.put(key, encode_trusted(to_fields(record)))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from greenchain.codec import decode, encode
+from greenchain.codec import decode, encode_trusted
 from greenchain.crypto.hashing import sha256
 from greenchain.crypto.keys import KeyPair
 from greenchain.errors import Malformed
@@ -51,7 +51,7 @@ class Header:
 
     def block_hash(self) -> bytes:
         """Return the block id: SHA-256 of the encoded header."""
-        return sha256(encode(to_fields(self)))
+        return sha256(encode_trusted(to_fields(self)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +79,7 @@ class Commit:
 
     def commit_hash(self) -> bytes:
         """Return SHA-256 of the encoded commit."""
-        return sha256(encode(to_fields(self)))
+        return sha256(encode_trusted(to_fields(self)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +109,7 @@ def block_to_fields(block: Block) -> list[Any]:
 
 def encode_block(block: Block) -> bytes:
     """Return the canonical encoding of a block."""
-    return encode(block_to_fields(block))
+    return encode_trusted(block_to_fields(block))
 
 
 def block_from_fields(values: Any) -> Block:
@@ -160,7 +160,7 @@ class Vote:
 def vote_sign_bytes(chain_id: str, vote_type: int, height: int, round_: int,
                     block_hash: bytes) -> bytes:
     """Return the bytes a vote signature covers (domain ``greenchain/vote/v1``)."""
-    return VOTE_DOMAIN + encode([chain_id, vote_type, height, round_, block_hash])
+    return VOTE_DOMAIN + encode_trusted([chain_id, vote_type, height, round_, block_hash])
 
 
 def make_vote(key: KeyPair, chain_id: str, vote_type: int, height: int, round_: int,
@@ -191,7 +191,7 @@ class Proposal:
 def proposal_sign_bytes(chain_id: str, height: int, round_: int, pol_round: int,
                         block_hash: bytes) -> bytes:
     """Return the bytes a proposal signature covers (domain ``greenchain/proposal/v1``)."""
-    return PROPOSAL_DOMAIN + encode([chain_id, height, round_, pol_round, block_hash])
+    return PROPOSAL_DOMAIN + encode_trusted([chain_id, height, round_, pol_round, block_hash])
 
 
 def make_proposal(key: KeyPair, chain_id: str, block: Block, round_: int,

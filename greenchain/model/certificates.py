@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from greenchain.codec import encode
+from greenchain.codec import encode_trusted
 from greenchain.crypto.hashing import sha256
 
 ACTIVE = "active"
@@ -130,4 +130,4 @@ class Bundle:
 
 def compute_bundle_id(device_id: str, serial_start: int, serial_end: int) -> bytes:
     """Return the bundle id of a serial range (DESIGN §2)."""
-    return sha256(encode([device_id, serial_start, serial_end]))
+    return sha256(encode_trusted([device_id, serial_start, serial_end]))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from greenchain.codec import decode, encode
+from greenchain.codec import decode, encode, encode_trusted
 from greenchain.crypto.hashing import sha256
 from greenchain.crypto.keys import KeyPair
 from greenchain.errors import Malformed, TooLarge, UnknownTxType
@@ -167,7 +167,7 @@ TYPE_OF_BODY: dict[type[Any], str] = {cls: name for name, cls in BODY_TYPES.item
 
 def tx_sign_bytes(chain_id: str, tx_type: str, signer: bytes, nonce: int, body: Any) -> bytes:
     """Return the exact bytes a transaction signature covers (DESIGN §3)."""
-    return TX_DOMAIN + encode([chain_id, tx_type, signer, nonce, to_fields(body)])
+    return TX_DOMAIN + encode_trusted([chain_id, tx_type, signer, nonce, to_fields(body)])
 
 
 @dataclass(frozen=True, slots=True)

@@ -113,6 +113,7 @@ class SimNode:
     incarnation: int = 0
     persists: int = 0
     catching_up: bool = False
+    seen: set[bytes] = field(default_factory=set)
 
 
 def message_position(message: Message) -> tuple[int, int, int]:
@@ -159,6 +160,7 @@ class SimNetwork:
         self.nodes = [self._make_node(i) for i in range(scenario.n)]
         self.signed: list[Message] = []
         self.restarts_done = 0
+        self.dropped = 0
         self.crash_points = self._plan_crashes()
         for node in self.nodes:
             self._push(self.rng.uniform(0, scenario.start_spread_s), "local", node.index,
@@ -224,6 +226,10 @@ class SimNetwork:
         self._push(self.scenario.regossip_s, "regossip", node.index, None)
 
     def _deliver(self, node: SimNode, message: Message) -> None:
+        # The p2p seen-cache (DESIGN §7): a message already handled never reaches the machine.
+        if message.signature in node.seen:
+            return
+        node.seen.add(message.signature)
         if message.height > node.state.height and not node.catching_up:
             node.catching_up = True
             self._push(CATCHUP_DELAY_S, "catchup", node.index, None)
@@ -295,6 +301,7 @@ class SimNetwork:
         # A new process: chain and sign-state come from disk, everything else is lost.
         node.alive = True
         node.catching_up = False
+        node.seen = set()
         height = len(node.chain) + 1
         node.state = initial_state(node.config, height, self.validators, node.persisted)
         self.restarts_done += 1
@@ -310,6 +317,7 @@ class SimNetwork:
         if node.index in self.scenario.silent:
             return
         if self.now < self.scenario.drop_until_s and self.rng.random() < self.scenario.drop_p:
+            self.dropped += 1
             return
         delay = self.rng.uniform(*self.scenario.delay_s) + extra_delay
         self._push(delay, "deliver", peer.index, message)
