@@ -110,8 +110,7 @@ class ClientApi:
         body = await request.read()
         raws, is_batch = parse_submission(body, request.content_type)
         verdicts = [self.service.submit(raw) for raw in raws]
-        self.on_admitted([raw for raw, v in zip(raws, verdicts, strict=True)
-                          if v.status == "pending"])
+        self.on_admitted([raw for raw, v in zip(raws, verdicts, strict=True) if v.new])
         if not is_batch:
             verdict = verdicts[0]
             if verdict.error is not None:

@@ -73,6 +73,9 @@ class PeerError(GreenChainError):
 class ProofError(GreenChainError):
     """A proof fails verification; `step` names the failing step (DESIGN §8)."""
 
+    step: str
+    """The failing step, e.g. ``step 3 (transfer): commit``."""
+
 
 class ConfigError(GreenChainError):
     """A config, key or genesis file is missing or invalid."""

@@ -22,6 +22,9 @@ from greenchain.proof.verify import verify_provenance
 EXIT_VERIFY = 5
 """Exit code of a proof that fails verification (as ``greenchain.cli.main``)."""
 PAGE_LIMIT = 500
+BUNDLE_KEYS = ("bundle_id", "device_id", "serial_start", "serial_end", "quantity_wh", "period",
+               "owner", "status", "issuance_tx", "issuance_height")
+"""Fields of a bundle as the API renders it (``greenchain.model.views.bundle_json``)."""
 
 
 def parse_certificate_id(text: str) -> tuple[str, int]:
@@ -55,8 +58,8 @@ def list_owner_bundles(client: NodeClient, owner: bytes) -> list[dict[str, Any]]
     found: list[dict[str, Any]] = []
     after = ""
     while True:
-        page = client.get_json(f"/v1/bundles?owner={owner.hex()}&limit={PAGE_LIMIT}"
-                               + (f"&after={after}" if after else ""))
+        page = client.get_object(f"/v1/bundles?owner={owner.hex()}&limit={PAGE_LIMIT}"
+                                 + (f"&after={after}" if after else ""), "bundles")
         found += page["bundles"]
         after = page.get("next") or ""
         if not after or not page["bundles"]:
@@ -92,7 +95,8 @@ def cert_group() -> None:
 @json_option
 def cert_show(certificate: str, node_url: str, as_json: bool) -> None:
     """Show the bundle holding CERTIFICATE (DEVICE:SERIAL): owner, status, claim."""
-    doc = NodeClient(node_url).get_json(certificate_path("/v1/certificates", certificate))
+    doc = NodeClient(node_url).get_object(certificate_path("/v1/certificates", certificate),
+                                          *BUNDLE_KEYS)
     if as_json:
         echo_json(doc)
         return
@@ -114,7 +118,10 @@ def provenance_command(certificate: str, node_url: str, out: Path) -> None:
     """Fetch the provenance proof of CERTIFICATE (DEVICE:SERIAL) into a file."""
     data = NodeClient(node_url).get_bytes(
         certificate_path("/v1/proofs/provenance", certificate))
-    out.write_bytes(data)
+    try:
+        out.write_bytes(data)
+    except OSError as exc:
+        raise BadInput(f"cannot write {out}: {exc.strerror}", path=str(out)) from exc
     click.echo(f"wrote {len(data)} bytes to {out}")
 
 

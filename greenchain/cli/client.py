@@ -137,19 +137,32 @@ class NodeClient:
         raise PeerError(f"node {target} answered HTTP {status}", url=target, http_status=status)
 
     # --- reads -----------------------------------------------------------------------
+    def get_object(self, path: str, *required: str) -> dict[str, Any]:
+        """GET `path` and return its JSON object, which must hold the `required` keys.
+
+        Raises
+        ------
+        NodeRefused
+            On a 4xx JSON error (the node's rule).
+        PeerError
+            If unreachable, or the answer is not such an object.
+        """
+        doc = self.get_json(path)
+        if not isinstance(doc, dict) or any(key not in doc for key in required):
+            raise PeerError(f"node {self.url}{path} sent an answer without "
+                            f"{', '.join(required) or 'a JSON object'}", url=self.url + path)
+        return doc
+
     def status(self) -> dict[str, Any]:
         """Return ``GET /v1/status`` (chain_id, height, ...)."""
-        doc = self.get_json("/v1/status")
-        if not isinstance(doc, dict) or not isinstance(doc.get("chain_id"), str):
-            raise PeerError(f"node {self.url} sent a status without chain_id", url=self.url)
+        doc = self.get_object("/v1/status", "chain_id", "height")
+        if not isinstance(doc["chain_id"], str) or not isinstance(doc["height"], int):
+            raise PeerError(f"node {self.url} sent a malformed status", url=self.url)
         return doc
 
     def tx_status(self, tx_id: bytes) -> Answer:
         """Return ``GET /v1/tx/{id}``: unknown, pending, committed, rejected or evicted."""
-        doc = self.get_json(f"/v1/tx/{tx_id.hex()}")
-        if not isinstance(doc, dict) or not isinstance(doc.get("status"), str):
-            raise PeerError(f"node {self.url} sent a malformed tx status", url=self.url)
-        return doc
+        return self._answer(self.get_json(f"/v1/tx/{tx_id.hex()}"))
 
     # --- submission ------------------------------------------------------------------
     def submit(self, raw: bytes) -> Answer:
@@ -296,10 +309,10 @@ class NodeClient:
     def _scan_blocks(self, scanned: int, unresolved: dict[bytes, None],
                      final: dict[bytes, Answer]) -> int:
         """Mark the ids found in blocks ``scanned+1 ..`` tip as committed; return the tip."""
-        tip = int(self.status()["height"])
+        tip: int = self.status()["height"]
         for height in range(scanned + 1, tip + 1):
-            block = self.get_json(f"/v1/blocks/{height}")
-            for position, tx_hex in enumerate(block.get("txs", [])):
+            block = self.get_object(f"/v1/blocks/{height}", "txs")
+            for position, tx_hex in enumerate(block["txs"]):
                 tx_id = bytes.fromhex(tx_hex)
                 if tx_id in unresolved:
                     del unresolved[tx_id]

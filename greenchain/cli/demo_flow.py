@@ -161,21 +161,22 @@ class Demo:
         return sorted(bundles, key=lambda b: (b["period_start"], b["device_id"]))
 
     def trade(self, result: DemoResult) -> dict[str, Any]:
-        """Transfer 40 whole bundles and half of one more; retire part for the consumer.
+        """Transfer up to 40 whole bundles and half of one more; retire part of them.
 
         Returns the retired low piece of a split bundle (the proof's subject).
+
+        Raises
+        ------
+        GreenChainError
+            If nothing was issued, so there is nothing to trade.
         """
-        mine = self.bundles_of(self.operator.public, 100)[:41]
-        moves = [(b, b["quantity_wh"]) for b in mine[:40]] + [(mine[40],
-                                                               mine[40]["quantity_wh"] // 2)]
+        moves = partial_plan(self.bundles_of(self.operator.public, 100), 40, 2)
         self.commit_all([self._tx(self.operator, Transfer(bytes.fromhex(b["bundle_id"]), n,
                                                           self.retailer.public))
                          for b, n in moves], "transfers")
         result.transferred_wh = sum(n for _, n in moves)
         self.log(f"operator transferred {result.transferred_wh} Wh in {len(moves)} transfers")
-        held = self.bundles_of(self.retailer.public, 100)
-        retire = [(b, b["quantity_wh"]) for b in held[:20]]
-        retire.append((held[20], max(1, held[20]["quantity_wh"] // 3)))
+        retire = partial_plan(self.bundles_of(self.retailer.public, 100), 20, 3)
         self.commit_all([self._retire_tx(b, n) for b, n in retire], "retirements")
         result.retired_wh = sum(n for _, n in retire)
         self.log(f"retailer retired {result.retired_wh} Wh for the consumer")
@@ -198,6 +199,24 @@ class Demo:
         result.proof_text = report.render_text()
         self.log(f"provenance proof of {cert}: {len(proof)} bytes, verified offline")
         return proof
+
+
+def partial_plan(bundles: list[dict[str, Any]], whole: int,
+                 divisor: int) -> list[tuple[dict[str, Any], int]]:
+    """Plan moves: up to `whole` whole bundles, then 1/`divisor` of the next one (a split).
+
+    Raises
+    ------
+    GreenChainError
+        If `bundles` is empty.
+    """
+    if not bundles:
+        raise GreenChainError("no certificates to move: nothing was issued")
+    count = min(whole, len(bundles) - 1)
+    plan = [(b, int(b["quantity_wh"])) for b in bundles[:count]]
+    last = bundles[count]
+    plan.append((last, max(1, int(last["quantity_wh"]) // divisor)))
+    return plan
 
 
 def tamper_signed_field(proof: bytes) -> bytes:

@@ -112,7 +112,10 @@ def keys_new(out: Path, passphrase_prompt: bool) -> None:
     if passphrase_prompt:
         passphrase = click.prompt("Passphrase", hide_input=True, confirmation_prompt=True)
     key = generate_key()
-    save_key(key, out, passphrase)
+    try:
+        save_key(key, out, passphrase)
+    except OSError as exc:
+        raise BadKeyFile(f"cannot write key file {out}: {exc.strerror}", path=str(out)) from exc
     click.echo(key.public.hex())
 
 

@@ -8,12 +8,14 @@ follow from the ranges (`compute_bundle_id`), so they are printed even without w
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
+from greenchain.cli.certs import BUNDLE_KEYS
 from greenchain.cli.client import COMMITTED, Answer, NodeClient
 from greenchain.cli.commands import (
     clock_nonce,
@@ -26,7 +28,7 @@ from greenchain.cli.commands import (
 )
 from greenchain.cli.keys import load_signing_key, parse_hex32, parse_public_key
 from greenchain.cli.registry import KEY_FILE, parse_country, parse_utc_date
-from greenchain.errors import BadInput, PeerError
+from greenchain.errors import BadInput
 from greenchain.model.certificates import compute_bundle_id
 from greenchain.model.transactions import Body, Retire, Transfer, Tx, make_tx
 
@@ -82,14 +84,15 @@ def _bundle_line(role: str, doc: dict[str, Any]) -> str:
             f"status {doc['status']}")
 
 
-def _run_bundle_tx(owner_key: Path, bundle_hex: str, amount_wh: int, make_body: Any,
+def _run_bundle_tx(owner_key: Path, bundle_hex: str, amount_wh: int,
+                   make_body: Callable[[bytes], Body],
                    role: str, node_url: str, wait: bool, timeout_s: float, nonce: int | None,
                    as_json: bool) -> None:
     """Submit a transfer or retirement of `bundle_hex`, then print the resulting bundles."""
     bundle_id = parse_hex32(bundle_hex, "--bundle")
     signer = load_signing_key(owner_key)
-    source = NodeClient(node_url).get_json(f"/v1/bundles/{bundle_id.hex()}")
-    body: Body = make_body(bundle_id)
+    source = NodeClient(node_url).get_object(f"/v1/bundles/{bundle_id.hex()}", *BUNDLE_KEYS)
+    body = make_body(bundle_id)
 
     def build(chain_id: str) -> Tx:
         return make_tx(signer, chain_id, body, clock_nonce(nonce))
@@ -108,10 +111,7 @@ def _run_bundle_tx(owner_key: Path, bundle_hex: str, amount_wh: int, make_body: 
 def _piece(client: NodeClient, answer: Answer, role: str, bundle_id: bytes) -> dict[str, Any]:
     if answer["status"] != COMMITTED:
         return {"role": role, "bundle_id": bundle_id.hex()}
-    doc = client.get_json(f"/v1/bundles/{bundle_id.hex()}")
-    if not isinstance(doc, dict) or "status" not in doc:
-        raise PeerError(f"node {client.url} sent a malformed bundle", url=client.url)
-    return {"role": role} | doc
+    return {"role": role} | client.get_object(f"/v1/bundles/{bundle_id.hex()}", *BUNDLE_KEYS)
 
 
 @click.command("transfer")

@@ -133,7 +133,7 @@ def handle(config: MachineConfig, state: ConsensusState, event: Event,
 
 
 def known_messages(state: ConsensusState) -> list[Message]:
-    """Return every proposal and vote held for the current height (conflicting ones too).
+    """Return the proposals (first of each round) and every vote held for the height.
 
     Liveness needs every message a correct validator received to reach the others
     eventually (arXiv:1807.04938, §2, gossip): with lossy links the node should re-send

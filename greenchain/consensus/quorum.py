@@ -151,8 +151,8 @@ def verify_commit(chain_id: str, commit: Commit, block_hash: bytes, height: int,
     Raises
     ------
     BadCommit
-        If the height or block hash differ, or fewer than a quorum of distinct
-        validators signed validly.
+        If the height or block hash differ, the set is empty, or fewer than a quorum
+        of distinct validators signed validly.
     """
     if commit.height != height:
         raise BadCommit("commit is for another height", expected=height, got=commit.height)
@@ -160,6 +160,8 @@ def verify_commit(chain_id: str, commit: Commit, block_hash: bytes, height: int,
         raise BadCommit("commit is for another block", expected=block_hash,
                         got=commit.block_hash)
     members = frozenset(validators)
+    if not members:
+        raise BadCommit("no validator set to check the commit against", height=height)
     need = quorum_size(len(members))
     try:
         message = vote_sign_bytes(chain_id, PRECOMMIT, height, commit.round, block_hash)

@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -94,7 +95,7 @@ def load_key(path: str | os.PathLike[str], passphrase: str | None = None) -> Key
         private = serialization.load_pem_private_key(
             pem, password=passphrase.encode() if passphrase else None
         )
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise BadKeyFile(f"cannot load key {target}: wrong format or passphrase",
                          path=str(target)) from exc
     if not isinstance(private, Ed25519PrivateKey):

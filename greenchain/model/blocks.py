@@ -14,7 +14,7 @@ from greenchain.crypto.hashing import sha256
 from greenchain.crypto.keys import KeyPair
 from greenchain.errors import Malformed
 from greenchain.model.fields import from_fields, to_fields
-from greenchain.model.transactions import Tx, tx_from_fields
+from greenchain.model.transactions import Tx, decode_tx
 from greenchain.params import MAX_BODY_BYTES, PROPOSAL_DOMAIN, VOTE_DOMAIN
 
 PREVOTE = 1
@@ -129,7 +129,7 @@ def block_from_fields(values: Any) -> Block:
     for raw in values[1]:
         if not isinstance(raw, bytes):
             raise Malformed("a block tx must be bytes")
-        txs.append(tx_from_fields(decode(raw), raw))
+        txs.append(decode_tx(raw))
     commit = None if values[2] is None else from_fields(Commit, values[2])
     return make_block(header, tuple(txs), commit)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from typing import Any
 
 import aiohttp
@@ -33,6 +34,7 @@ GOSSIP_INTERVAL_S = 0.02
 CATCHUP_INTERVAL_S = 1.0
 TICK_S = 0.25
 REGOSSIP_S = 1.0
+INBOX_LIMIT = 10_000
 
 
 class NodeRuntime:
@@ -69,7 +71,9 @@ class NodeRuntime:
         self.session: aiohttp.ClientSession | None = None
         self.tasks: list[asyncio.Task[None]] = []
         self.bench = PeerBench()
-        self.seen: set[bytes] = set()
+        self.inbox_urgent: deque[Proposal | Vote] = deque(maxlen=INBOX_LIMIT)
+        self.inbox_bulk: deque[TxBatch] = deque(maxlen=INBOX_LIMIT)
+        self.inbox_ready = asyncio.Event()
 
     # --- lifecycle ------------------------------------------------------------------
     async def start(self) -> None:
@@ -79,7 +83,8 @@ class NodeRuntime:
         for link in self.links:
             link.start()
         loop = asyncio.get_running_loop()
-        for coro in (self._gossip_loop(), self._catchup_loop(), self._tick_loop()):
+        for coro in (self._gossip_loop(), self._catchup_loop(), self._tick_loop(),
+                     self._inbox_loop()):
             self.tasks.append(loop.create_task(coro))
 
     async def stop(self) -> None:
@@ -117,19 +122,37 @@ class NodeRuntime:
             for batch in split_tx_batches(raws):
                 data = encode_message(batch)
                 for link in self.links:
-                    link.send(data)
+                    link.send(data, urgent=False)
 
     # --- peer callbacks ---------------------------------------------------------------
     def on_peer_message(self, message: PeerMessage) -> None:
-        """Handle a decoded peer message (PeerHandler)."""
+        """Queue a decoded peer message for the inbox task (PeerHandler).
+
+        The HTTP answer goes back at once; consensus messages are processed before
+        transaction batches, so gossip load never delays a vote.
+        """
         if isinstance(message, TxBatch):
-            admitted = [raw for raw in message.raws
-                        if self.service.submit(raw).status == "pending"
-                        and raw not in self.seen]
-            self.seen.update(admitted)
-            if len(self.seen) > 200_000:
-                self.seen.clear()
-            self.relay_txs(admitted)
+            self.inbox_bulk.append(message)
+        else:
+            self.inbox_urgent.append(message)
+        self.inbox_ready.set()
+
+    async def _inbox_loop(self) -> None:
+        while True:
+            if not self.inbox_urgent and not self.inbox_bulk:
+                self.inbox_ready.clear()
+                await self.inbox_ready.wait()
+            while self.inbox_urgent:
+                self.process_message(self.inbox_urgent.popleft())
+            if self.inbox_bulk:
+                self.process_message(self.inbox_bulk.popleft())
+            await asyncio.sleep(0)
+
+    def process_message(self, message: PeerMessage) -> None:
+        """Handle one peer message: admit and relay transactions, or feed consensus."""
+        if isinstance(message, TxBatch):
+            # Relay only what this node admitted just now: dedup by tx id (DESIGN §7).
+            self.relay_txs([raw for raw in message.raws if self.service.submit(raw).new])
             return
         if message.height > self.service.tip.height + 1:
             self.kick_catchup()

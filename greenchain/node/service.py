@@ -17,10 +17,11 @@ from greenchain.crypto.smt import EMPTY_ROOT
 from greenchain.errors import BadHeader, GreenChainError
 from greenchain.ledger.blocks import BlockEnv, BlockResult, BuiltBlock, ChainTip, apply_block
 from greenchain.ledger.blocks import build_block as ledger_build_block
+from greenchain.ledger.view import get_tx_location
 from greenchain.mempool import Mempool
 from greenchain.model.blocks import ZERO_HASH, Block, Commit
 from greenchain.model.genesis import Genesis
-from greenchain.model.transactions import Tx, decode_tx
+from greenchain.model.transactions import decode_tx
 from greenchain.params import MAX_BLOCK_BYTES, MAX_BLOCK_TXS, MAX_CLOCK_SKEW_S, REJECTED_TTL_S
 from greenchain.store.chain import ChainStore
 
@@ -41,6 +42,8 @@ class Verdict:
     """Height, for ``committed``."""
     position: int | None = None
     """Position in the block, for ``committed``."""
+    new: bool = False
+    """True if this submission admitted it (so it should be relayed)."""
 
 
 def genesis_tip(genesis: Genesis) -> ChainTip:
@@ -91,16 +94,16 @@ class NodeService:
             tx = decode_tx(raw)
         except GreenChainError as exc:
             return Verdict(None, "rejected", exc)
-        located = self.store.get_tx(tx.tx_id) if tx.tx_id not in self.mempool else None
+        located = None if tx.tx_id in self.mempool else get_tx_location(self.store, tx.tx_id)
         if located is not None:
-            return Verdict(tx.tx_id, "committed", None, located[1], located[2])
+            return Verdict(tx.tx_id, "committed", None, located[0], located[1])
         try:
-            self.mempool.admit(tx, self.now_ms())
+            new = self.mempool.admit(tx, self.now_ms())
         except GreenChainError as exc:
             self._remember(tx.tx_id, "rejected", exc)
             return Verdict(tx.tx_id, "rejected", exc)
         self.recent.pop(tx.tx_id, None)
-        return Verdict(tx.tx_id, "pending")
+        return Verdict(tx.tx_id, "pending", new=new)
 
     def _remember(self, tx_id: bytes, status: str, error: GreenChainError) -> None:
         self.recent[tx_id] = (status, error, self.clock())
@@ -115,9 +118,9 @@ class NodeService:
         out: dict[str, Any] = {"tx_id": tx_id.hex()}
         if tx_id in self.mempool:
             return out | {"status": "pending"}
-        located = self.store.get_tx(tx_id)
+        located = get_tx_location(self.store, tx_id)
         if located is not None:
-            return out | {"status": "committed", "height": located[1], "position": located[2]}
+            return out | {"status": "committed", "height": located[0], "position": located[1]}
         if tx_id in self.recent:
             status, error, _ = self.recent[tx_id]
             return out | {"status": status, "rule": error.rule, "message": error.message}
@@ -195,13 +198,3 @@ class NodeService:
                        check_signatures=False)
         result = apply_block(self.store, block, self.tip, env)
         self.commit(block, commit, result)
-
-    def decode_pending(self, raws: list[bytes]) -> list[Tx]:
-        """Decode envelopes, dropping any that fail (used for gossip input)."""
-        out = []
-        for raw in raws:
-            try:
-                out.append(decode_tx(raw))
-            except GreenChainError:
-                continue
-        return out

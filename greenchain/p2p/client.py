@@ -1,14 +1,15 @@
 """Talking to peers: one ordered outbound queue per peer, plus block and status fetches.
 
 Sends are best effort with short timeouts: consensus tolerates loss (timeouts, round
-skips, catch-up), so a slow or dead peer never blocks the node. Each peer has a bounded
-queue; when it is full the oldest message is dropped.
+skips, re-gossip, catch-up), so a slow or dead peer never blocks the node. Each peer has
+bounded queues; when one is full its oldest message is dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from typing import Any
 
 import aiohttp
@@ -24,12 +25,19 @@ TX_BATCH_BYTES = 1024 * 1024
 
 
 class PeerLink:
-    """An ordered, bounded outbound queue to one peer, drained by one task."""
+    """Ordered, bounded outbound queues to one peer, drained by one task.
+
+    Consensus messages (proposals, votes) go out before transaction batches, so a
+    backlog of gossip never delays a vote. A failed send is dropped, not retried: the
+    node re-gossips its own votes, and catch-up covers missed blocks.
+    """
 
     def __init__(self, url: str, session: aiohttp.ClientSession) -> None:
         self.url = url.rstrip("/")
         self.session = session
-        self.queue: asyncio.Queue[bytes] = asyncio.Queue(QUEUE_LIMIT)
+        self.urgent: deque[bytes] = deque(maxlen=QUEUE_LIMIT)
+        self.bulk: deque[bytes] = deque(maxlen=QUEUE_LIMIT)
+        self.ready = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
         self.failures = 0
 
@@ -44,27 +52,28 @@ class PeerLink:
             with contextlib.suppress(asyncio.CancelledError):
                 await self.task
 
-    def send(self, data: bytes) -> None:
-        """Queue encoded message bytes; drop the oldest when the queue is full."""
-        if self.queue.full():
-            self.queue.get_nowait()
-        self.queue.put_nowait(data)
+    def send(self, data: bytes, urgent: bool = True) -> None:
+        """Queue encoded message bytes; the oldest are dropped when a queue is full."""
+        (self.urgent if urgent else self.bulk).append(data)
+        self.ready.set()
 
     async def _run(self) -> None:
         timeout = aiohttp.ClientTimeout(total=SEND_TIMEOUT_S)
         while True:
-            data = await self.queue.get()
+            if not self.urgent and not self.bulk:
+                self.ready.clear()
+                await self.ready.wait()
+            data = self.urgent.popleft() if self.urgent else self.bulk.popleft()
             try:
                 async with self.session.post(f"{self.url}/p2p/msg", data=data,
                                              timeout=timeout) as response:
                     await response.read()
                 self.failures = 0
             except (TimeoutError, aiohttp.ClientError, OSError):
-                # A dead peer: drop what is queued rather than replay stale consensus
-                # messages later; catch-up and round changes recover.
                 self.failures += 1
-                while not self.queue.empty():
-                    self.queue.get_nowait()
+                if self.failures > 3:
+                    # A dead peer: stale gossip is worthless once it is back.
+                    self.bulk.clear()
                 await asyncio.sleep(min(0.05 * self.failures, 1.0))
 
 

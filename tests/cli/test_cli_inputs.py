@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import io
 import stat
+import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
+from greenchain.cli.attest import progress, rejection_lines, summarize, summary_lines
 from greenchain.cli.main import cli
 from greenchain.cli.registry import parse_microdegrees
 from greenchain.cli.txcmds import parse_utc_time, split_pieces
 from greenchain.crypto.keys import load_key, save_key
 from greenchain.errors import BadInput
+from greenchain.meter import MeterReading, MeterRow
 from greenchain.model.certificates import compute_bundle_id
 from greenchain.node.devnet import dev_key, free_ports
 
@@ -186,3 +190,44 @@ def test_split_pieces_moves_the_low_serials() -> None:
     assert split_pieces(bundle, 20, "retired") == [("retired", compute_bundle_id("T1", 10, 30))]
     assert split_pieces(bundle, 5, "transferred") == [
         ("transferred", compute_bundle_id("T1", 10, 15)), ("rest", compute_bundle_id("T1", 15, 30))]
+
+
+def test_attest_summary_counts_rules_skips_and_commits() -> None:
+    rows = tuple(MeterRow("T1", 600 * i, 600 * (i + 1), 1000 + i, i + 2) for i in range(4))
+    reading = MeterReading(rows, {"empty": 2})
+    verdicts = [{"tx_id": "a0", "status": "pending"},
+                {"tx_id": "a1", "status": "committed", "height": 3, "position": 0},
+                {"tx_id": "a2", "status": "rejected", "rule": "period_overlap", "message": "m"},
+                {"tx_id": "a3", "status": "pending"}]
+    finals = {"a0": {"tx_id": "a0", "status": "committed", "height": 9, "position": 1},
+              "a3": {"tx_id": "a3", "status": "evicted", "rule": "unknown_device"}}
+    summary = summarize(reading, verdicts, finals)
+    assert summary == {
+        "rows_read": 6, "skipped": {"empty": 2}, "submitted": 4, "accepted": 3,
+        "already_committed": 1, "rejected": {"period_overlap": 1}, "wh_accepted": 3004,
+        "committed": 2, "wh_committed": 2001, "not_committed": {"unknown_device": 1},
+        "last_height": 9}
+    text = "\n".join(summary_lines(summary))
+    assert "rejected period_overlap: 1" in text and "not committed unknown_device: 1" in text
+    assert "last height 9" in text
+    no_wait = summarize(reading, verdicts, None)
+    assert "committed" not in no_wait and no_wait["accepted"] == 3
+    outcomes = [finals.get(v["tx_id"], v) for v in verdicts]
+    assert [line.split(":")[0] for line in rejection_lines(rows, outcomes)] == ["line 4", "line 5"]
+
+
+def test_progress_bar_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    plain = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", plain)
+    with progress(3) as advance:
+        advance(3)
+    assert plain.getvalue() == ""
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stdout", terminal)
+    with progress(3) as advance:
+        advance(3)
+    assert "submitting" in terminal.getvalue()

@@ -15,6 +15,8 @@ import random
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from simchecks import message_position, message_value
+
 from greenchain.consensus.events import (
     Action,
     BlockBuilt,
@@ -43,9 +45,6 @@ from greenchain.consensus.machine import (
 from greenchain.consensus.quorum import verify_commit
 from greenchain.consensus.safety import (
     NOTHING_SIGNED,
-    STEP_PRECOMMIT,
-    STEP_PREVOTE,
-    STEP_PROPOSAL,
     LastSigned,
     may_sign,
 )
@@ -54,7 +53,6 @@ from greenchain.crypto.keys import KeyPair, key_from_seed
 from greenchain.errors import BadCommit
 from greenchain.model.blocks import (
     NIL,
-    PREVOTE,
     ZERO_HASH,
     Block,
     Commit,
@@ -74,6 +72,7 @@ CATCHUP_DELAY_S = 0.05
 Message = Proposal | Vote
 
 _KEYS: dict[int, KeyPair] = {}
+_GOOD_COMMITS: set[tuple[bytes, bytes, int, tuple[bytes, ...]]] = set()
 
 
 def validator_key(index: int) -> KeyPair:
@@ -92,6 +91,8 @@ class Scenario:
     invalid_proposers: frozenset[int] = frozenset()
     drop_p: float = 0.0
     drop_until_s: float = 0.0
+    partitioned: frozenset[int] = frozenset()
+    partition_until_s: float = 0.0
     delay_s: tuple[float, float] = (0.001, 0.05)
     start_spread_s: float = 0.0
     restart_node: int | None = None
@@ -114,41 +115,20 @@ class SimNode:
     persists: int = 0
     catching_up: bool = False
     seen: set[bytes] = field(default_factory=set)
+    commit_times: list[float] = field(default_factory=list)
 
 
-def message_position(message: Message) -> tuple[int, int, int]:
-    """(height, round, sign step) of a signed message, as the sign-state orders them."""
-    if isinstance(message, Proposal):
-        return message.height, message.round, STEP_PROPOSAL
-    step = STEP_PREVOTE if message.vote_type == PREVOTE else STEP_PRECOMMIT
-    return message.height, message.round, step
-
-
-def message_value(message: Message) -> bytes:
-    return message.block.block_hash if isinstance(message, Proposal) else message.block_hash
-
-
-def find_conflicts(messages: list[Message]) -> list[tuple[Message, Message]]:
-    """Pairs of signed messages by one signer for one (kind, h, r) with different content."""
-    seen: dict[tuple[Any, ...], Message] = {}
-    conflicts = []
-    for message in messages:
-        if isinstance(message, Proposal):
-            key: tuple[Any, ...] = ("p", message.proposer, message.height, message.round)
-            content: tuple[Any, ...] = (message.block.block_hash, message.pol_round)
-        else:
-            key = ("v", message.validator, message.vote_type, message.height, message.round)
-            content = (message.block_hash,)
-        first = seen.setdefault(key, message)
-        first_content = (first.block.block_hash, first.pol_round) \
-            if isinstance(first, Proposal) else (first.block_hash,)
-        if first_content != content:
-            conflicts.append((first, message))
-    return conflicts
+def check_commit(commit: Commit, block_hash: bytes, height: int,
+                 validators: tuple[bytes, ...]) -> None:
+    """`verify_commit`, remembered: nodes check the same commits many times over."""
+    memo = (commit.commit_hash(), block_hash, height, validators)
+    if memo not in _GOOD_COMMITS:
+        verify_commit(CHAIN_ID, commit, block_hash, height, validators)
+        _GOOD_COMMITS.add(memo)
 
 
 class SimNetwork:
-    """Runs `scenario` with seed `seed` until every live honest node has the heights."""
+    """Runs `scenario` with seed `seed` until every honest node has the heights."""
 
     def __init__(self, scenario: Scenario, seed: int) -> None:
         self.scenario = scenario
@@ -284,9 +264,7 @@ class SimNetwork:
         if node.index in self.scenario.equivocators:
             self._equivocate(node, message)
         else:
-            for peer in self.nodes:
-                if peer is not node:
-                    self._send_to(node, peer, message)
+            self._send(node, message)
         if self.crash_points.get(node.persists) == "after_send" and \
                 node.index == self.scenario.restart_node:
             self._crash(node)
@@ -315,6 +293,10 @@ class SimNetwork:
     def _send_to(self, node: SimNode, peer: SimNode, message: Message,
                  extra_delay: float = 0.0) -> None:
         if node.index in self.scenario.silent:
+            return
+        cut_off = {node.index, peer.index} & self.scenario.partitioned
+        if cut_off and self.now < self.scenario.partition_until_s:
+            self.dropped += 1
             return
         if self.now < self.scenario.drop_until_s and self.rng.random() < self.scenario.drop_p:
             self.dropped += 1
@@ -362,7 +344,7 @@ class SimNetwork:
         if block.last_commit is None:
             return header.height == 1
         try:
-            verify_commit(CHAIN_ID, block.last_commit, prev, header.height - 1, self.validators)
+            check_commit(block.last_commit, prev, header.height - 1, self.validators)
         except BadCommit:
             return False
         return True
@@ -371,8 +353,9 @@ class SimNetwork:
         height = len(node.chain) + 1
         assert block.header.height == height
         assert self._is_valid(node, block), "the machine committed a block it did not check"
-        verify_commit(CHAIN_ID, commit, block.block_hash, height, self.validators)
+        check_commit(commit, block.block_hash, height, self.validators)
         node.chain.append((block, commit))
+        node.commit_times.append(self.now)
         node.state = new_height(node.config, node.state, height + 1, self.validators)
 
     def _catch_up(self, node: SimNode) -> None:
@@ -383,28 +366,11 @@ class SimNetwork:
             block, commit = donor.chain[len(node.chain)]
             prev = node.chain[-1][0].block_hash if node.chain else ZERO_HASH
             assert block.header.prev_block_hash == prev
-            verify_commit(CHAIN_ID, commit, block.block_hash, len(node.chain) + 1,
-                          self.validators)
+            check_commit(commit, block.block_hash, len(node.chain) + 1, self.validators)
             node.chain.append((block, commit))
+            node.commit_times.append(self.now)
             caught = True
         if caught:
             node.state = new_height(node.config, node.state, len(node.chain) + 1,
                                     self.validators)
             self._push(0.0, "local", node.index, StartHeight())
-
-
-def check_agreement(sim: SimNetwork) -> None:
-    """No two honest nodes committed different blocks at one height."""
-    chains = [n.chain for n in sim.honest()]
-    for height in range(max(len(c) for c in chains)):
-        hashes = {c[height][0].block_hash for c in chains if len(c) > height}
-        assert len(hashes) == 1, f"disagreement at height {height + 1}"
-
-
-def check_no_double_signing(sim: SimNetwork) -> None:
-    """No honest validator ever signed two different things at one (kind, h, r)."""
-    bad = sim.scenario.equivocators
-    honest_keys = {sim.validators[i] for i in range(sim.scenario.n) if i not in bad}
-    mine = [m for m in sim.signed
-            if (m.proposer if isinstance(m, Proposal) else m.validator) in honest_keys]
-    assert find_conflicts(mine) == []

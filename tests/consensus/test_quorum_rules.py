@@ -98,6 +98,10 @@ def test_commit_with_a_quorum_verifies() -> None:
 def test_commit_below_quorum_is_rejected() -> None:
     with pytest.raises(BadCommit):
         verify_commit(CHAIN_ID, _commit([0, 1]), BLOCK, 5, VALIDATORS)
+    with pytest.raises(BadCommit):
+        verify_commit(CHAIN_ID, _commit([]), BLOCK, 5, VALIDATORS)
+    with pytest.raises(BadCommit):
+        verify_commit(CHAIN_ID, _commit([0, 1, 2]), BLOCK, 5, ())
 
 
 def test_commit_duplicate_signatures_count_once() -> None:

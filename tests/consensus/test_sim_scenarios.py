@@ -6,16 +6,14 @@ commits the scenario's heights), plus what its scenario is about.
 """
 
 import pytest
-from simnet import (
-    CHAIN_ID,
-    Scenario,
-    SimNetwork,
+from simchecks import (
     check_agreement,
     check_no_double_signing,
     find_conflicts,
     message_position,
     message_value,
 )
+from simnet import CHAIN_ID, Scenario, SimNetwork
 
 from greenchain.consensus.quorum import verify_proposal_signature, verify_vote_signature
 from greenchain.model.blocks import Proposal, Vote
@@ -63,6 +61,17 @@ def test_drops_delays_and_reordering_then_progress(drop_p: float, seed: int) -> 
                         delay_s=(0.001, 0.2), start_spread_s=0.3)
     sim = run_checked(scenario, seed)
     assert sim.dropped > 0
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_no_commit_without_a_quorum_then_recovery(seed: int) -> None:
+    # Two of four cut off for 8 s: nothing may commit; once they are back, commits resume.
+    cut = frozenset({seed % 4, (seed + 1) % 4})
+    scenario = Scenario(n=4, heights=3, partitioned=cut, partition_until_s=8.0)
+    sim = run_checked(scenario, seed)
+    first_commits = [node.commit_times[0] for node in sim.honest()]
+    assert min(first_commits) >= 8.0
+    assert max(first_commits) < 8.0 + 3.0  # rounds did not run away meanwhile
 
 
 @pytest.mark.parametrize("seed", range(40))

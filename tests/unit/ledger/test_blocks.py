@@ -305,8 +305,8 @@ def test_block_vector(path: Path) -> None:
             apply_block(state, block, tip, env)
         assert type(info.value) is error
         if "tx_rule" in expected:
-            assert info.value.tx_rule == expected["tx_rule"]  # type: ignore[attr-defined]
-            assert info.value.position == expected["position"]  # type: ignore[attr-defined]
+            assert info.value.tx_rule == expected["tx_rule"]
+            assert info.value.position == expected["position"]
     else:
         result = apply_block(state, block, tip, env)
         assert result.state_root.hex() == expected["state_root"]
