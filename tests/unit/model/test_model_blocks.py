@@ -143,9 +143,6 @@ def test_non_canonical_block_bytes_are_refused() -> None:
         bm.decode_block(b"\xdc\x00\x03" + data[1:])
 
 
-@pytest.mark.xfail(strict=True, raises=pytest.fail.Exception,
-                   reason="block_from_fields decodes each tx with the block limit "
-                          "(MAX_BODY_BYTES), not MAX_TX_BYTES as decode_tx does")
 def test_a_tx_above_max_tx_bytes_inside_a_block_is_too_large() -> None:
     # Bytes fields have no length limit of their own: a 17,000-byte bundle id makes the
     # envelope larger than a transaction may be (decode_tx refuses it).
