@@ -10,14 +10,16 @@ import json
 from pathlib import Path
 
 from greenchain.model.genesis import genesis_to_json
-from greenchain.node.devnet import DEV_BASE_PORT, dev_genesis, write_network
+from greenchain.crypto.keys import save_key
+from greenchain.node.devnet import DEV_BASE_PORT, dev_genesis, dev_key, write_network
 
 ROOT = Path(__file__).resolve().parent.parent
 NODES_README = """# Development network (INSECURE keys)
 
-`node0` .. `node3` are the four validators of `genesis.json`. Their `validator.key`
-files are derived from public seeds (`greenchain.node.devnet.dev_key`): anyone can sign
-with them. Use them for a local network only, never for a real registry.
+`node0` .. `node3` are the four validators of `genesis.json`; `dev-issuer.key` is the key
+of its one issuing body ("GreenChain Dev Registry"). All these key files are derived
+from public seeds (`greenchain.node.devnet.dev_key`): anyone can sign with them. Use
+them for a local network only, never for a real registry.
 
 Run each in its own terminal, from the repository root:
 
@@ -35,6 +37,9 @@ def main() -> None:
                             encoding="utf-8")
     ports = [DEV_BASE_PORT + i for i in range(4)]
     write_network(ROOT / "nodes", genesis_path, ports)
+    issuer_key = ROOT / "nodes" / "dev-issuer.key"
+    if not issuer_key.exists():
+        save_key(dev_key("issuer"), issuer_key)
     (ROOT / "nodes" / "README.md").write_text(NODES_README, encoding="utf-8")
     print(f"wrote {genesis_path} and nodes/node0..node3")
 
