@@ -111,15 +111,29 @@ class Mempool:
                   now_ms: int) -> list[tuple[Tx, GreenChainError]]:
         """Drop committed transactions and re-check the rest against the new state.
 
+        When the block holds exactly the oldest pending transactions in pool order (the
+        usual case), the pending overlay already equals the new state plus the rest, so
+        it is kept; otherwise every remaining transaction is re-applied on the new state.
+
         Returns
         -------
         list
             ``(tx, error)`` for every evicted transaction.
         """
+        included = list(included)
+        is_prefix = len(included) <= len(self.pending) and all(
+            tx.tx_id == pending_id for tx, pending_id in zip(included, self.pending,
+                                                             strict=False))
         for tx in included:
             self.pending.pop(tx.tx_id, None)
             self.verified.discard(sha256(tx.raw))
         self.next_height = next_height
+        if is_prefix and self.pending:
+            self.overlay.base = view
+            return []
+        return self._recheck(view, now_ms)
+
+    def _recheck(self, view: StateView, now_ms: int) -> list[tuple[Tx, GreenChainError]]:
         self.overlay = Overlay(view)
         ctx = self._context(now_ms)
         evicted: list[tuple[Tx, GreenChainError]] = []

@@ -226,3 +226,26 @@ def test_candidates_respect_block_limits() -> None:
     size = len(txs[0].raw) + len(txs[1].raw)
     assert pool.candidates(10, size) == txs[:2]
     assert pool.candidates(10, size - 1) == txs[:1]
+
+
+def test_commit_of_the_pool_prefix_keeps_pending_state_without_a_recheck(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    chain = issued_chain()
+    pool = pool_for(chain)
+    first = sign(GATEWAY, attest(WT1, HOUR0 + 600, HOUR0 + 1200, 10))
+    second = sign(GATEWAY, attest(WT1, HOUR0 + 1200, HOUR0 + 1800, 10))
+    admit_all(pool, [first, second])
+    built = chain.build([first])
+    chain.commit(built)
+    rechecks: list[int] = []
+    monkeypatch.setattr(Mempool, "_recheck", lambda self, view, now: rechecks.append(1) or [])
+    assert pool.on_commit(chain.state, built.block.txs, 3, NOW_MS) == []
+    assert rechecks == [] and list(pool.pending) == [second.tx_id]
+    # The kept pending state still refuses what overlaps the remaining pending attestation.
+    refused(pool, sign(GATEWAY, attest(WT1, HOUR0 + 1500, HOUR0 + 1600, 10)), PeriodOverlap)
+    # A block that is not the pool's prefix forces the re-check.
+    other = sign(GATEWAY, attest(WT2, HOUR0 + 600, HOUR0 + 1200, 10))
+    built = chain.build([other])
+    chain.commit(built)
+    pool.on_commit(chain.state, built.block.txs, 4, NOW_MS)
+    assert rechecks == [1]
