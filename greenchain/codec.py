@@ -36,6 +36,13 @@ def _check_value(value: Any, allow_maps: bool, depth: int = 0) -> None:
     if isinstance(value, dict):
         if not allow_maps:
             raise Malformed("maps are not allowed here")
+        keys = list(value)
+        # Canonical maps: keys all text or all bytes, in ascending order, so one map has
+        # exactly one encoding.
+        if not (all(type(k) is str for k in keys) or all(type(k) is bytes for k in keys)):
+            raise Malformed("map keys must be all text or all bytes")
+        if keys != sorted(keys):
+            raise NonCanonical("map keys must be in ascending order")
         for key, item in value.items():
             _check_value(key, allow_maps, depth + 1)
             _check_value(item, allow_maps, depth + 1)
@@ -52,7 +59,7 @@ def encode(value: Any, *, allow_maps: bool = False) -> bytes:
         Nested lists/tuples of int, bytes, str, bool and None (dicts only with
         `allow_maps`).
     allow_maps:
-        Permit maps (insertion order is kept, so callers must sort keys).
+        Permit maps whose keys are all text or all bytes, in ascending order.
 
     Returns
     -------
@@ -103,7 +110,7 @@ def decode(data: bytes, *, max_bytes: int = MAX_BODY_BYTES, allow_maps: bool = F
     max_bytes:
         Refuse inputs longer than this many bytes.
     allow_maps:
-        Accept maps (with string or integer keys).
+        Accept maps whose keys are all text or all bytes, in ascending order.
 
     Returns
     -------

@@ -80,9 +80,11 @@ def test_encode_then_decode_is_the_identity(value: Any) -> None:
 
 
 @settings(derandomize=True, database=None, max_examples=60, deadline=None)
-@given(st.dictionaries(st.text(max_size=8) | st.binary(max_size=8), _scalars, max_size=6))
+@given(st.dictionaries(st.text(max_size=8), _scalars, max_size=6)
+       | st.dictionaries(st.binary(max_size=8), _scalars, max_size=6))
 def test_maps_round_trip_when_allowed(value: dict[Any, Any]) -> None:
-    assert decode(encode(value, allow_maps=True), allow_maps=True) == value
+    ordered = dict(sorted(value.items()))
+    assert decode(encode(ordered, allow_maps=True), allow_maps=True) == ordered
 
 
 def test_tuples_encode_as_arrays() -> None:
@@ -144,16 +146,14 @@ def test_decode_error_family_is_shared_by_all_leaves() -> None:
 
 
 # --- known gaps (see the report; remove the marks once codec.py is changed) -----------
-@pytest.mark.xfail(strict=True, raises=errors.Malformed,
-                   reason="encode(allow_maps=True) accepts integer map keys but decode "
-                          "refuses them (strict_map_key); its docstring promises int keys")
-def test_an_encoded_map_with_integer_keys_decodes() -> None:
-    assert decode(encode({1: 2}, allow_maps=True), allow_maps=True) == {1: 2}
+def test_map_keys_must_be_text_on_both_sides() -> None:
+    with pytest.raises(errors.Malformed):
+        encode({1: 2}, allow_maps=True)
+    assert decode(encode({"a": 2}, allow_maps=True), allow_maps=True) == {"a": 2}
 
 
-@pytest.mark.xfail(strict=True, raises=pytest.fail.Exception,
-                   reason="decode(allow_maps=True) accepts map keys in any order, so one map "
-                          "has several accepted encodings")
 def test_a_map_with_unsorted_keys_is_not_canonical() -> None:
+    with pytest.raises(errors.NonCanonical):
+        encode({"b": 1, "a": 2}, allow_maps=True)
     with pytest.raises(errors.NonCanonical):
         decode(bytes.fromhex("82a16201a16102"), allow_maps=True)
