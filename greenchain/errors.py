@@ -272,3 +272,36 @@ class CommitTimeout(PeerError):
 # --- invariants -----------------------------------------------------------------------
 class InvariantViolation(GreenChainError):
     """A state invariant of DESIGN §2 does not hold (a bug in the ledger, never user input)."""
+
+
+# --- validator-set changes (DESIGN §3, update_validators) ---------------------------------
+class NotAValidator(ValidatorSetError):
+    """The signer of an update_validators is not in the current validator set."""
+
+
+class BadValidatorChange(ValidatorSetError):
+    """The change is empty, or its key lists hold a duplicate or a key that is not 32 bytes."""
+
+
+class AlreadyValidator(ValidatorSetError):
+    """A key to add is already in the current validator set."""
+
+
+class NotValidatorMember(ValidatorSetError):
+    """A key to remove is not in the current validator set."""
+
+
+class ActivationTooSoon(ValidatorSetError):
+    """The activation height is less than two blocks after inclusion (the change expired)."""
+
+
+class ValidatorChangePending(ValidatorSetError):
+    """Another validator-set change is committed and not active yet (one at a time)."""
+
+
+class EmptyValidatorSet(ValidatorSetError):
+    """The change would leave no validator."""
+
+
+class InsufficientApprovals(ValidatorSetError):
+    """Not more than 2/3 of the current validators signed the change."""

@@ -34,11 +34,15 @@ class Mempool:
         Height of the next block.
     max_txs:
         Capacity; a full pool refuses with `PoolFull` (HTTP 429).
+    genesis_validators:
+        Validator keys of genesis (the ledger finds later sets in the state).
     """
 
     def __init__(self, view: StateView, chain_id: str, issuing_bodies: frozenset[bytes],
-                 expiry_s: int | None, next_height: int, max_txs: int = MEMPOOL_MAX_TXS) -> None:
+                 expiry_s: int | None, next_height: int, max_txs: int = MEMPOOL_MAX_TXS,
+                 genesis_validators: tuple[bytes, ...] = ()) -> None:
         self.chain_id = chain_id
+        self.genesis_validators = genesis_validators
         self.issuing_bodies = issuing_bodies
         self.expiry_s = expiry_s
         self.max_txs = max_txs
@@ -57,7 +61,7 @@ class Mempool:
     def _context(self, now_ms: int) -> TxContext:
         # At admission the block time is not known: the node's clock plus the allowed skew.
         return TxContext(self.chain_id, self.next_height, now_ms + MAX_CLOCK_SKEW_S * 1000,
-                         self.issuing_bodies, self.expiry_s)
+                         self.issuing_bodies, self.expiry_s, self.genesis_validators)
 
     def verify_once(self, tx: Tx) -> None:
         """Run the stateless checks unless this exact envelope already passed them.

@@ -52,6 +52,8 @@ class BlockEnv:
     """SHA-256 of envelopes whose signature this node already checked (admission cache)."""
     check_signatures: bool = True
     """False in catch-up: the quorum that committed the block checked them (DESIGN §7)."""
+    genesis_validators: tuple[bytes, ...] = ()
+    """Validator keys of genesis (the set of each height is in the state from there on)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +71,8 @@ class BlockResult:
 
 
 def _tx_context(env: BlockEnv, height: int, time_ms: int) -> TxContext:
-    return TxContext(env.chain_id, height, time_ms, env.issuing_bodies, env.expiry_s)
+    return TxContext(env.chain_id, height, time_ms, env.issuing_bodies, env.expiry_s,
+                     env.genesis_validators)
 
 
 def check_tx_signature(tx: Tx, env: BlockEnv) -> None:

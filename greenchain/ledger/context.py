@@ -22,3 +22,5 @@ class TxContext:
     """Keys of the issuing bodies from genesis."""
     expiry_s: int | None = None
     """Certificate lifetime after the production period ends, or None (never)."""
+    genesis_validators: tuple[bytes, ...] = ()
+    """Validator keys of genesis: the set while no change is recorded in the state."""

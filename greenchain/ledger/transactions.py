@@ -21,11 +21,11 @@ from greenchain.errors import (
     UnknownAccount,
     UnknownDevice,
     UnknownTxType,
-    ValidatorSetError,
 )
 from greenchain.ledger.attest import apply_attest
 from greenchain.ledger.bundles import apply_retire, apply_transfer
 from greenchain.ledger.context import TxContext
+from greenchain.ledger.validators import apply_update_validators
 from greenchain.ledger.view import (
     Overlay,
     account_key,
@@ -140,16 +140,6 @@ def apply_suspend_account(overlay: Overlay, tx: Tx, ctx: TxContext) -> None:
     if account is None:
         raise UnknownAccount("no such account", account=body.account_key)
     put_record(overlay, account_key(body.account_key), replace(account, status=SUSPENDED))
-
-
-def apply_update_validators(overlay: Overlay, tx: Tx, ctx: TxContext) -> None:
-    """Validator-set changes are not enabled yet; always refused.
-
-    Raises
-    ------
-    ValidatorSetError
-    """
-    raise ValidatorSetError("validator-set changes are not enabled on this chain yet")
 
 
 APPLY: dict[str, Callable[[Overlay, Tx, TxContext], None]] = {

@@ -6,6 +6,10 @@ State keys (version byte 1 first, then a one-letter kind):
 - ``0x01 b`` + bundle id -> Bundle
 - ``0x01 p`` + encode([device_id, hour]) -> sorted [[start, end], ...] attested in that UTC hour
 - ``0x01 t`` + tx id -> [height, position] (the tx index)
+- ``0x01 v`` + be64(activation height) -> [sorted validator keys, previous activation
+  height (0 = genesis), tx id of the update_validators]: one record per set change
+- ``0x01 V`` -> activation height of the latest change (absent: the genesis set holds);
+  a change is pending while this height is above the current one
 Accounts, devices and bundles are the *certificate state* behind `state_root` (DESIGN §5).
 """
 
@@ -26,6 +30,8 @@ DEVICE = STATE_VERSION + b"d"
 BUNDLE = STATE_VERSION + b"b"
 PERIODS = STATE_VERSION + b"p"
 TX_INDEX = STATE_VERSION + b"t"
+VALSET = STATE_VERSION + b"v"
+VALSET_HEAD = STATE_VERSION + b"V"
 SMT_NODE = b"\x02n"
 """Prefix of authenticated-map nodes (persisted, but not part of the app_hash writes)."""
 CERTIFICATE_PREFIXES = (ACCOUNT, DEVICE, BUNDLE)

@@ -8,6 +8,7 @@ signature over the same content is the same transaction).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +17,7 @@ from greenchain.crypto.hashing import sha256
 from greenchain.crypto.keys import KeyPair
 from greenchain.errors import Malformed, TooLarge, UnknownTxType
 from greenchain.model.fields import from_fields, to_fields
-from greenchain.params import MAX_TX_BYTES, TX_DOMAIN
+from greenchain.params import MAX_TX_BYTES, TX_DOMAIN, VALSET_DOMAIN
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +169,39 @@ TYPE_OF_BODY: dict[type[Any], str] = {cls: name for name, cls in BODY_TYPES.item
 def tx_sign_bytes(chain_id: str, tx_type: str, signer: bytes, nonce: int, body: Any) -> bytes:
     """Return the exact bytes a transaction signature covers (DESIGN §3)."""
     return TX_DOMAIN + encode_trusted([chain_id, tx_type, signer, nonce, to_fields(body)])
+
+
+def valset_sign_bytes(chain_id: str, add: Iterable[bytes], remove: Iterable[bytes],
+                      activation_height: int) -> bytes:
+    """Return the bytes a validator signs to approve a validator-set change (DESIGN §3).
+
+    ``greenchain/valset/v1 || encode([chain_id, [sorted add, sorted remove], activation])``:
+    the key lists are sorted, so the approval does not depend on their order in the body.
+    """
+    change = [sorted(add), sorted(remove)]
+    return VALSET_DOMAIN + encode_trusted([chain_id, change, activation_height])
+
+
+def make_update_validators(keys: Sequence[KeyPair], chain_id: str, add: Iterable[bytes],
+                           remove: Iterable[bytes], activation_height: int) -> UpdateValidators:
+    """Return an `UpdateValidators` body approved by every key of `keys`.
+
+    Parameters
+    ----------
+    keys:
+        The approving validators (their signatures are listed in key order).
+    chain_id:
+        This chain's id.
+    add, remove:
+        32-byte public keys to add and to remove (stored sorted).
+    activation_height:
+        First height the new set decides (at least inclusion height + 2).
+    """
+    added, removed = tuple(sorted(add)), tuple(sorted(remove))
+    message = valset_sign_bytes(chain_id, added, removed, activation_height)
+    approvals = tuple(ValidatorSignature(key.public, key.sign(message))
+                      for key in sorted(keys, key=lambda k: k.public))
+    return UpdateValidators(added, removed, activation_height, approvals)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from greenchain.consensus.quorum import proposer_for, verify_commit
@@ -17,6 +17,7 @@ from greenchain.crypto.smt import EMPTY_ROOT
 from greenchain.errors import BadHeader, GreenChainError
 from greenchain.ledger.blocks import BlockEnv, BlockResult, BuiltBlock, ChainTip, apply_block
 from greenchain.ledger.blocks import build_block as ledger_build_block
+from greenchain.ledger.validators import get_validators
 from greenchain.ledger.view import get_tx_location
 from greenchain.mempool import Mempool
 from greenchain.model.blocks import ZERO_HASH, Block, Commit
@@ -70,15 +71,25 @@ class NodeService:
         self.store = store
         self.clock = clock
         self.tip = store.tip() or genesis_tip(genesis)
-        self.validators = genesis.validator_keys
+        self.validators = self.validators_at(self.tip.height + 1)
+        """The validator set of the height being decided (tip + 1), ordered by key."""
         self.last_commit: Commit | None = store.get_commit(self.tip.height)
         self.env = BlockEnv(genesis.chain_id, frozenset(p.pubkey for p in genesis.issuing_bodies),
-                            genesis.expiry_s)
+                            genesis.expiry_s, genesis_validators=genesis.validator_keys)
         self.mempool = Mempool(store, genesis.chain_id, self.env.issuing_bodies,
-                               genesis.expiry_s, self.tip.height + 1)
+                               genesis.expiry_s, self.tip.height + 1,
+                               genesis_validators=genesis.validator_keys)
         self.recent: OrderedDict[bytes, tuple[str, GreenChainError, float]] = OrderedDict()
         self.results: dict[bytes, BlockResult] = {}
         self.on_commit_hooks: list[Callable[[Block], None]] = []
+
+    def validators_at(self, height: int) -> tuple[bytes, ...]:
+        """Return the validator set of `height`, ordered by key (DESIGN §1, §6).
+
+        Final for every height up to tip + 2: a change activates at least two blocks
+        after the block that includes it.
+        """
+        return get_validators(self.store, height, self.genesis.validator_keys)
 
     def now_ms(self) -> int:
         """Return the node's clock in UTC milliseconds."""
@@ -151,15 +162,13 @@ class NodeService:
             Naming the first rule the block breaks.
         """
         header = block.header
-        if header.proposer != proposer_for(self.validators, header.height, header.round):
+        validators = self.validators_at(header.height)
+        if header.proposer != proposer_for(validators, header.height, header.round):
             raise BadHeader("header proposer is not the proposer of its round")
         if header.timestamp_ms > self.now_ms() + MAX_CLOCK_SKEW_S * 1000:
             raise BadHeader("block timestamp is too far in the future")
-        if block.last_commit is not None:
-            verify_commit(self.genesis.chain_id, block.last_commit, self.tip.block_hash,
-                          self.tip.height, self.validators)
-        env = BlockEnv(self.env.chain_id, self.env.issuing_bodies, self.env.expiry_s,
-                       self.mempool.verified)
+        self._verify_last_commit(block)
+        env = replace(self.env, verified=self.mempool.verified)
         result = apply_block(self.store, block, self.tip, env)
         self.results[block.block_hash] = result
         return result
@@ -170,6 +179,8 @@ class NodeService:
             result = self.results.get(block.block_hash) or self.check_block(block)
         self.tip = self.store.commit_block(block, commit, result)
         self.last_commit = commit
+        # Before the hooks: the consensus driver reads the next height's set from here.
+        self.validators = self.validators_at(self.tip.height + 1)
         self.results.clear()
         evicted = self.mempool.on_commit(self.store, block.txs, self.tip.height + 1,
                                          self.now_ms())
@@ -190,11 +201,14 @@ class NodeService:
             If the commit or the block does not verify.
         """
         verify_commit(self.genesis.chain_id, commit, block.block_hash, block.header.height,
-                      self.validators)
-        if block.last_commit is not None:
-            verify_commit(self.genesis.chain_id, block.last_commit, self.tip.block_hash,
-                          self.tip.height, self.validators)
-        env = BlockEnv(self.env.chain_id, self.env.issuing_bodies, self.env.expiry_s,
-                       check_signatures=False)
+                      self.validators_at(block.header.height))
+        self._verify_last_commit(block)
+        env = replace(self.env, check_signatures=False)
         result = apply_block(self.store, block, self.tip, env)
         self.commit(block, commit, result)
+
+    def _verify_last_commit(self, block: Block) -> None:
+        # The commit of the tip carried in the block is checked against the tip's own set.
+        if block.last_commit is not None:
+            verify_commit(self.genesis.chain_id, block.last_commit, self.tip.block_hash,
+                          self.tip.height, self.validators_at(self.tip.height))

@@ -4,7 +4,8 @@ The lineage of a certificate is found through the store's indexes: the leaf bund
 the serial, its `parent` links up to the issued (root) bundle, and each bundle's history
 of transfers and retirements. Each transaction is then proven with its block's audit path,
 header and stored commit, and the root bundle record with an authenticated-map proof
-against the attest block's state_root (the map keeps the nodes of old roots).
+against the attest block's state_root (the map keeps the nodes of old roots). Every
+validator-set change since genesis comes along, found through the ledger's change records.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from greenchain.crypto.merkle import inclusion_path
 from greenchain.crypto.smt import smt_prove
 from greenchain.errors import NotFound, StoreCorrupt
 from greenchain.ledger.app_hash import smt_key
+from greenchain.ledger.validators import get_validator_changes
 from greenchain.ledger.view import SMT_NODE, bundle_key, get_device
 from greenchain.model.certificates import ACTIVE, RETIRED, SPLIT, Bundle, Retirement
 from greenchain.model.fields import to_fields
@@ -168,6 +170,21 @@ def prove_root_bundle(store: ChainStore, root: Bundle, attest: ProofStep,
     return RootBundleProof(record, proof)
 
 
+def prove_valset_changes(store: ChainStore) -> tuple[ProofStep, ...]:
+    """Return every committed update_validators since genesis, proven, in chain order.
+
+    The verifier replays them from the genesis set to know the set of each height
+    (DESIGN §8); changes after the certificate's last step are included too (harmless).
+
+    Raises
+    ------
+    StoreCorrupt
+        If a change's transaction, block or commit is missing.
+    """
+    return tuple(prove_step(store, _locate(store, change.tx_id))
+                 for change in get_validator_changes(store))
+
+
 def assemble_provenance(store: ChainStore, device_id: str, serial: int) -> ProvenanceProof:
     """Collect the provenance proof of certificate ``<device_id>:<serial>`` (DESIGN §8).
 
@@ -193,8 +210,8 @@ def assemble_provenance(store: ChainStore, device_id: str, serial: int) -> Prove
     root = prove_root_bundle(store, lineage[0], attest, moves[0], register_body.owner_account)
     steps = [prove_step(store, registration), attest]
     steps += [prove_step(store, located) for history in moves for located in history]
-    # No validator-set change can be committed yet (the ledger refuses update_validators).
-    return ProvenanceProof(attest.header.chain_id, device_id, serial, (), tuple(steps), root)
+    return ProvenanceProof(attest.header.chain_id, device_id, serial,
+                           prove_valset_changes(store), tuple(steps), root)
 
 
 def build_provenance(store: ChainStore, device_id: str, serial: int) -> bytes:

@@ -91,7 +91,7 @@ class ProvenanceProof:
     serial: int
     """The certificate's serial (Wh number within the device's serial space)."""
     valset_changes: tuple[ProofStep, ...]
-    """Every committed update_validators since genesis (empty while that feature is off)."""
+    """Every committed update_validators since genesis, in chain order (DESIGN §8)."""
     steps: tuple[ProofStep, ...]
     """Register, attest, then transfers and retirements, in chain order."""
     root_bundle: RootBundleProof

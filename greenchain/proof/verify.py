@@ -4,180 +4,73 @@ Checks run in a fixed order and stop at the first failure, raising `ProofError` 
 `step` names it ("step 3 (transfer): commit", "root bundle: state proof"):
 
 1. decoding (strict canonical msgpack, format tag, digest) and the chain id;
-2. the validator-set changes (none are supported yet, so the list must be empty);
+2. the validator-set changes (`greenchain.proof.valsets`), replayed in order from the
+   genesis set: each one's signature, inclusion, commit by the set of its height and
+   the ledger's rules; every later commit is checked against the set of its own height;
 3. the kinds of the steps: register_device, attest, then transfers and retirements;
-4. for each step: the transaction signature (DESIGN §4 policy), its RFC 6962 inclusion
-   in the header's tx_root, a commit quorum over the header (DESIGN §6), and chain order;
+4. for each step (`greenchain.proof.steps`): the transaction signature (DESIGN §4
+   policy), its RFC 6962 inclusion in the header's tx_root, a commit quorum over the
+   header (DESIGN §6), and chain order;
 5. semantics: the device was registered by a genesis issuing body, the attestation was
    signed by its attestation key, the root bundle record is in the attest block's
    state_root and was issued by that attestation, and the serial moves through each
    transfer and retirement by the split rule of DESIGN §2.
 
 What a proof cannot show: that nothing happened after its last step (a status proof
-against a later state_root does that, DESIGN §8).
+against a later state_root does that, DESIGN §8), nor that its list of validator-set
+changes is complete (headers do not commit to the set; see `verify_valset_changes`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from greenchain.codec import encode
-from greenchain.consensus.quorum import verify_commit
 from greenchain.crypto.hashing import sha256
-from greenchain.crypto.merkle import leaf_hash, node_hash
-from greenchain.crypto.signing import check_signature, verify_signature
 from greenchain.crypto.smt import verify_smt_proof
-from greenchain.errors import BadCommit, ProofError, SignatureError
+from greenchain.errors import ProofError
 from greenchain.ledger.app_hash import smt_key
 from greenchain.ledger.view import bundle_key
-from greenchain.model.blocks import PRECOMMIT, Commit, Header, vote_sign_bytes
 from greenchain.model.certificates import compute_bundle_id
 from greenchain.model.fields import to_fields
 from greenchain.model.genesis import Genesis
 from greenchain.model.transactions import Attest, RegisterDevice
-from greenchain.proof.format import AuditNode, ProofStep, ProvenanceProof, decode_proof
+from greenchain.proof.format import ProofStep, ProvenanceProof, decode_proof
 from greenchain.proof.report import DeviceInfo, ProvenanceReport, StepRecord
+from greenchain.proof.steps import (
+    compute_audit_root,
+    leaf_order_key,
+    validate_commit,
+    validate_inclusion,
+    validate_order,
+    validate_tx_signature,
+)
+from greenchain.proof.valsets import ValidatorHistory, verify_valset_changes
 from greenchain.proof.walk import step_label, walk_serial
+
+__all__ = [  # the step checks and the set replay live in `steps` and `valsets`
+    "ValidatorHistory",
+    "compute_audit_root",
+    "leaf_order_key",
+    "validate_attestation",
+    "validate_registration",
+    "validate_root_bundle",
+    "validate_step_kinds",
+    "verify_committed_steps",
+    "verify_provenance",
+    "verify_valset_changes",
+]
 
 MOVE_KINDS = ("transfer", "retire")
 
 
-# --- validator sets -------------------------------------------------------------------
-def validate_valset_changes(proof: ProvenanceProof) -> None:
-    """Refuse validator-set changes until the ledger supports them (DESIGN §3, §8).
-
-    Raises
-    ------
-    ProofError
-        With ``step = "validator-set changes"`` if the list is not empty.
-    """
-    if proof.valset_changes:
-        raise ProofError("the proof carries validator-set changes, which this verifier does "
-                         "not support yet: it knows only the genesis validator set",
-                         step="validator-set changes", count=len(proof.valset_changes))
+# --- committed steps ------------------------------------------------------------------
 
 
-def validator_set_at(genesis: Genesis, proof: ProvenanceProof, height: int) -> tuple[bytes, ...]:
-    """Return the validator keys of `height`.
-
-    This is the hook for validator-set changes (DESIGN §8): once update_validators is
-    enabled it folds `proof.valset_changes` activated at or below `height` into the
-    genesis set. Today that list is empty (`validate_valset_changes`).
-    """
-    return genesis.validator_keys
-
-
-# --- one committed step ---------------------------------------------------------------
-def compute_audit_root(leaf: bytes, path: Sequence[AuditNode]) -> bytes:
-    """Return the RFC 6962 root reached from `leaf` along a sided audit path (32 bytes)."""
-    current = leaf_hash(leaf)
-    for node in path:
-        if node.is_right:
-            current = node_hash(node.sibling, current)
-        else:
-            current = node_hash(current, node.sibling)
-    return current
-
-
-def leaf_order_key(path: Sequence[AuditNode]) -> tuple[int, ...]:
-    """Return the leaf's left/right turns from the root: sorts leaves of one tree in order."""
-    return tuple(node.is_right for node in reversed(path))
-
-
-def validate_tx_signature(label: str, step: ProofStep, chain_id: str) -> None:
-    """Check the transaction's chain id and its signature under the DESIGN §4 policy.
-
-    Raises
-    ------
-    ProofError
-    """
-    if step.tx.chain_id != chain_id:
-        raise ProofError(f"transaction is for chain {step.tx.chain_id!r}, not {chain_id!r}",
-                         step=f"{label}: chain id")
-    try:
-        check_signature(step.tx.signer, step.tx.sign_bytes, step.tx.signature)
-    except SignatureError as exc:
-        raise ProofError(f"transaction signature is invalid: {exc.message}",
-                         step=f"{label}: signature") from exc
-
-
-def validate_inclusion(label: str, step: ProofStep) -> None:
-    """Check the RFC 6962 audit path from the transaction to the header's tx_root.
-
-    Raises
-    ------
-    ProofError
-    """
-    if compute_audit_root(step.tx.raw, step.path) != step.header.tx_root:
-        raise ProofError("the transaction is not in the block: its audit path does not lead "
-                         "to the header's tx_root", step=f"{label}: merkle inclusion")
-
-
-def _validate_every_signature(label: str, commit: Commit, chain_id: str,
-                              validators: Sequence[bytes]) -> None:
-    # A proof carries no dead weight: every precommit must be a validator's valid vote,
-    # listed once, in key order, so that no byte of the commit is left unchecked.
-    message = vote_sign_bytes(chain_id, PRECOMMIT, commit.height, commit.round,
-                              commit.block_hash)
-    keys = [entry.validator for entry in commit.signatures]
-    if keys != sorted(set(keys)):
-        raise ProofError("commit signatures are not in strictly increasing validator order",
-                         step=f"{label}: commit")
-    for entry in commit.signatures:
-        if entry.validator not in validators:
-            raise ProofError(f"commit is signed by {entry.validator.hex()}, not a validator",
-                             step=f"{label}: commit", validator=entry.validator)
-        if not verify_signature(entry.validator, message, entry.signature):
-            raise ProofError(f"precommit of {entry.validator.hex()} does not verify",
-                             step=f"{label}: commit", validator=entry.validator)
-
-
-def validate_commit(label: str, header: Header, commit: Commit, chain_id: str,
-                    validators: Sequence[bytes]) -> None:
-    """Check that `commit` is a quorum of valid precommits over `header` (DESIGN §6).
-
-    Raises
-    ------
-    ProofError
-        If the header is for another chain, the commit lacks a quorum
-        (`consensus.quorum.verify_commit`), or any signature in it is not a valid
-        precommit of a distinct validator.
-    """
-    if header.chain_id != chain_id:
-        raise ProofError(f"block header is for chain {header.chain_id!r}",
-                         step=f"{label}: header")
-    try:
-        verify_commit(chain_id, commit, header.block_hash(), header.height, validators)
-    except BadCommit as exc:
-        raise ProofError(f"block is not committed by the validators: {exc.message}",
-                         step=f"{label}: commit") from exc
-    _validate_every_signature(label, commit, chain_id, validators)
-
-
-def validate_order(label: str, step: ProofStep, previous: ProofStep | None) -> None:
-    """Check that `step` comes strictly after `previous` in the chain (height, position).
-
-    Raises
-    ------
-    ProofError
-    """
-    if previous is None:
-        return
-    height, prev_height = step.header.height, previous.header.height
-    if height < prev_height:
-        raise ProofError(f"height {height} comes before the previous step's {prev_height}",
-                         step=f"{label}: order")
-    if height > prev_height:
-        return
-    if step.header != previous.header:
-        raise ProofError(f"two different blocks at height {height}", step=f"{label}: order")
-    if leaf_order_key(step.path) <= leaf_order_key(previous.path):
-        raise ProofError("the transaction does not come after the previous step's in its "
-                         "block", step=f"{label}: order")
-
-
-def verify_committed_steps(proof: ProvenanceProof, genesis: Genesis) -> tuple[StepRecord, ...]:
+def verify_committed_steps(proof: ProvenanceProof, genesis: Genesis,
+                           history: ValidatorHistory | None = None) -> tuple[StepRecord, ...]:
     """Run the per-step checks of every step, in order (signature, inclusion, commit, order).
+
+    Each commit is checked against the validator set of its own height, from `history`
+    (by default replayed from `proof.valset_changes` with `verify_valset_changes`).
 
     Returns
     -------
@@ -191,9 +84,10 @@ def verify_committed_steps(proof: ProvenanceProof, genesis: Genesis) -> tuple[St
     records: list[StepRecord] = []
     previous: ProofStep | None = None
     names = {party.pubkey: party.name for party in genesis.validators}
+    sets = verify_valset_changes(proof, genesis) if history is None else history
     for number, step in enumerate(proof.steps, 1):
         label = step_label(number, step)
-        validators = validator_set_at(genesis, proof, step.header.height)
+        validators = sets.at(step.header.height)
         validate_tx_signature(label, step, genesis.chain_id)
         validate_inclusion(label, step)
         validate_commit(label, step.header, step.commit, genesis.chain_id, validators)
@@ -337,9 +231,9 @@ def verify_provenance(proof: bytes | ProvenanceProof, genesis: Genesis) -> Prove
     if parsed.chain_id != genesis.chain_id:
         raise ProofError(f"proof is for chain {parsed.chain_id!r}, genesis is for "
                          f"{genesis.chain_id!r}", step="chain id")
-    validate_valset_changes(parsed)
+    history = verify_valset_changes(parsed, genesis)
     validate_step_kinds(parsed)
-    records = verify_committed_steps(parsed, genesis)
+    records = verify_committed_steps(parsed, genesis, history)
     device = validate_registration(parsed, genesis)
     attest = validate_attestation(parsed)
     validate_root_bundle(parsed, attest)

@@ -6,6 +6,8 @@ earlier pending write in it) and the committed state unchanged.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from helpers.ledger_builders import (
     ALICE,
@@ -30,6 +32,7 @@ from greenchain.errors import (
     AccountExists,
     BadTxBody,
     DeviceExists,
+    InsufficientApprovals,
     ReplayedTransaction,
     SmallOrderKey,
     Unauthorized,
@@ -217,8 +220,11 @@ def test_same_body_new_nonce_is_a_new_tx() -> None:
     assert get_tx_location(state, second.tx_id) == (2, 1)
 
 
-def test_update_validators_refused() -> None:
+def test_update_validators_without_valid_approvals_is_refused() -> None:
+    # The rules of validator-set changes are tested in test_validators.py.
     overlay = pending_overlay(base_state())
     body = UpdateValidators((DAVE.public,), (), 10,
                             (ValidatorSignature(VALIDATOR.public, b"\x00" * 64),))
-    assert_refused(overlay, sign(VALIDATOR, body), ValidatorSetError)
+    ctx = replace(make_ctx(), genesis_validators=(VALIDATOR.public,))
+    error = assert_refused(overlay, sign(VALIDATOR, body), InsufficientApprovals, ctx)
+    assert isinstance(error, ValidatorSetError)
