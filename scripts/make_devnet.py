@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from greenchain.model.genesis import genesis_to_json
 from greenchain.crypto.keys import save_key
+from greenchain.model.genesis import genesis_to_json
 from greenchain.node.devnet import DEV_BASE_PORT, dev_genesis, dev_key, write_network
 
 ROOT = Path(__file__).resolve().parent.parent
