@@ -8,12 +8,22 @@ Routes:
   when the pool filled up (items with rule ``pool_full`` must be resent).
 - ``GET /v1/tx/{id}``: ``unknown``, ``pending``, ``committed`` (height, position),
   ``rejected`` or ``evicted`` (rule, message).
-- ``GET /v1/bundles/{id}``, ``GET /v1/bundles?owner=HEX&after=HEX&limit=N``,
-  ``GET /v1/certificates/{device}:{serial}``, ``GET /v1/accounts/{key}``,
-  ``GET /v1/devices/{id}``, ``GET /v1/blocks/{height}``.
+- ``GET /v1/bundles/{id}``, ``GET /v1/certificates/{device}:{serial}``,
+  ``GET /v1/accounts/{key}``, ``GET /v1/devices/{id}``, ``GET /v1/blocks/{height}``.
+- ``GET /v1/bundles?owner=HEX&device=ID&status=S&from=T&to=T&after=CURSOR&limit=N``: a
+  page of bundles (``{"bundles": [...], "next": CURSOR or null}``). ``owner`` lists its
+  active bundles; ``from``/``to`` bound the production period start (UTC seconds or ISO
+  8601 with a zone; from inclusive, to exclusive); ``status`` is any stored status.
+- ``GET /v1/retirements?beneficiary=NAME&from=T&to=T&after=CURSOR&limit=N``: a page of
+  the bundles retired for a beneficiary (exact name), by production period.
+- ``GET /v1/accounts/{key}/balance``: active Wh by device, technology and UTC month.
+- ``GET /v1/devices/{id}/totals``: issued, transferred (moved away from the device's
+  owner), retired and active Wh, and Wh by stored status.
 - ``GET /v1/proofs/provenance/{device}:{serial}``: the proof file (``application/msgpack``).
+- ``GET /v1/proofs/status/{device}:{serial}``: the status proof at the tip (same type).
 - ``GET /v1/status``, ``GET /v1/evidence``.
-Errors are JSON ``{"rule": ..., "message": ...}``; no traceback ever reaches a client.
+Errors are JSON ``{"rule": ..., "message": ...}``; no traceback ever reaches a client. An
+invalid query parameter answers 400 ``{"rule": "malformed", "parameter": NAME, ...}``.
 """
 
 from __future__ import annotations
@@ -27,10 +37,27 @@ from aiohttp import web
 from greenchain.codec import decode, encode
 from greenchain.errors import DecodeError, GreenChainError, Malformed, NotFound, PoolFull
 from greenchain.ledger.view import get_account, get_device
-from greenchain.model.views import bundle_json, header_json
+from greenchain.model.views import bundle_json, device_json, header_json, mwh_text
 from greenchain.node.service import NodeService, Verdict
 from greenchain.params import MAX_BODY_BYTES
 from greenchain.proof.build import build_provenance
+from greenchain.proof.status import build_status_proof
+from greenchain.store.queries import (
+    Balance,
+    BundlePage,
+    DeviceTotals,
+    account_balance,
+    device_totals,
+    query_bundles,
+    query_retirements,
+)
+from greenchain.store.query_params import (
+    param_after,
+    param_limit,
+    param_period,
+    param_required,
+    parse_bundle_query,
+)
 
 MSGPACK = "application/msgpack"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -96,6 +123,33 @@ def _certificate_param(request: web.Request) -> tuple[str, int]:
     return device_id, int(serial)
 
 
+def page_json(page: BundlePage) -> dict[str, Any]:
+    """Return a page of bundles as ``{"bundles": [...], "next": hex or None}``."""
+    nxt = None if page.next_cursor is None else page.next_cursor.hex()
+    return {"bundles": [bundle_json(b) for b in page.bundles], "next": nxt}
+
+
+def _wh_json(by_key: dict[str, int]) -> dict[str, dict[str, Any]]:
+    return {key: {"wh": wh, "mwh": mwh_text(wh)} for key, wh in sorted(by_key.items())}
+
+
+def balance_json(balance: Balance) -> dict[str, Any]:
+    """Return an account balance as JSON: Wh (int) and MWh (exact decimal text)."""
+    return {"account": balance.account.hex(), "total_wh": balance.total_wh,
+            "total_mwh": mwh_text(balance.total_wh),
+            "by_device": _wh_json(balance.by_device),
+            "by_technology": _wh_json(balance.by_technology),
+            "by_month": _wh_json(balance.by_month)}
+
+
+def totals_json(totals: DeviceTotals) -> dict[str, Any]:
+    """Return a device's totals as JSON (Wh)."""
+    return {"device_id": totals.device_id, "owner_account": totals.owner_account.hex(),
+            "issued_wh": totals.issued_wh, "transferred_wh": totals.moved_wh,
+            "retired_wh": totals.retired_wh, "active_wh": totals.active_wh,
+            "by_status": dict(sorted(totals.by_status.items()))}
+
+
 class ClientApi:
     """Route handlers over one node's service object."""
 
@@ -133,16 +187,33 @@ class ClientApi:
         return web.json_response(bundle_json(bundle))
 
     async def bundles(self, request: web.Request) -> web.Response:
-        """GET /v1/bundles?owner=HEX&after=HEX&limit=N (active bundles of an account)."""
-        try:
-            owner = bytes.fromhex(request.query["owner"])
-            after = bytes.fromhex(request.query.get("after", ""))
-            limit = max(1, min(int(request.query.get("limit", "100")), 1000))
-        except (KeyError, ValueError) as exc:
-            raise Malformed("owner (hex) is required; after hex, limit integer") from exc
-        found = self.service.store.bundles_of_owner(owner, after, limit)
-        nxt = found[-1].bundle_id.hex() if len(found) == limit else None
-        return web.json_response({"bundles": [bundle_json(b) for b in found], "next": nxt})
+        """GET /v1/bundles?owner=&device=&status=&from=&to=&after=&limit= (a page)."""
+        query, after, limit = parse_bundle_query(request.query)
+        return web.json_response(page_json(query_bundles(self.service.store, query, after,
+                                                         limit)))
+
+    async def retirements(self, request: web.Request) -> web.Response:
+        """GET /v1/retirements?beneficiary=NAME&from=&to=&after=&limit= (a page)."""
+        params = request.query
+        beneficiary = param_required(params, "beneficiary")
+        period_from, period_to = param_period(params)
+        page = query_retirements(self.service.store, beneficiary, period_from, period_to,
+                                 param_after(params), param_limit(params))
+        return web.json_response(page_json(page))
+
+    async def balance(self, request: web.Request) -> web.Response:
+        """GET /v1/accounts/{key}/balance."""
+        key = _hex_param(request, "key")
+        if get_account(self.service.store, key) is None:
+            raise NotFound("no such account")
+        return web.json_response(balance_json(account_balance(self.service.store, key)))
+
+    async def device_totals(self, request: web.Request) -> web.Response:
+        """GET /v1/devices/{id}/totals."""
+        totals = device_totals(self.service.store, request.match_info["device_id"])
+        if totals is None:
+            raise NotFound("no such device")
+        return web.json_response(totals_json(totals))
 
     async def certificate(self, request: web.Request) -> web.Response:
         """GET /v1/certificates/{device}:{serial}."""
@@ -156,6 +227,12 @@ class ClientApi:
         """GET /v1/proofs/provenance/{device}:{serial}."""
         device_id, serial = _certificate_param(request)
         proof = build_provenance(self.service.store, device_id, serial)
+        return web.Response(body=proof, content_type=MSGPACK)
+
+    async def status_proof(self, request: web.Request) -> web.Response:
+        """GET /v1/proofs/status/{device}:{serial} (at the node's tip)."""
+        device_id, serial = _certificate_param(request)
+        proof = build_status_proof(self.service.store, device_id, serial)
         return web.Response(body=proof, content_type=MSGPACK)
 
     async def account(self, request: web.Request) -> web.Response:
@@ -172,13 +249,7 @@ class ClientApi:
         device = get_device(self.service.store, request.match_info["device_id"])
         if device is None:
             raise NotFound("no such device")
-        return web.json_response({
-            "device_id": device.device_id, "device_name": device.device_name,
-            "owner_account": device.owner_account.hex(), "capacity_w": device.capacity_w,
-            "energy_source": device.energy_source, "technology": device.technology,
-            "country": device.country, "status": device.status,
-            "issued_wh": device.issued_wh,
-        })
+        return web.json_response(device_json(device))
 
     async def block(self, request: web.Request) -> web.Response:
         """GET /v1/blocks/{height} (header and tx ids)."""
@@ -224,10 +295,14 @@ def add_client_routes(app: web.Application, api: ClientApi) -> None:
     app.router.add_get("/v1/tx/{tx_id}", api.tx_status)
     app.router.add_get("/v1/bundles", api.bundles)
     app.router.add_get("/v1/bundles/{bundle_id}", api.bundle)
+    app.router.add_get("/v1/retirements", api.retirements)
     app.router.add_get("/v1/certificates/{cert}", api.certificate)
     app.router.add_get("/v1/proofs/provenance/{cert}", api.provenance)
+    app.router.add_get("/v1/proofs/status/{cert}", api.status_proof)
     app.router.add_get("/v1/accounts/{key}", api.account)
+    app.router.add_get("/v1/accounts/{key}/balance", api.balance)
     app.router.add_get("/v1/devices/{device_id}", api.device)
+    app.router.add_get("/v1/devices/{device_id}/totals", api.device_totals)
     app.router.add_get("/v1/blocks/{height}", api.block)
     app.router.add_get("/v1/status", api.status)
     app.router.add_get("/v1/evidence", api.evidence)

@@ -305,3 +305,44 @@ class EmptyValidatorSet(ValidatorSetError):
 
 class InsufficientApprovals(ValidatorSetError):
     """Not more than 2/3 of the current validators signed the change."""
+
+
+# --- certificate lifecycle and registry data (DESIGN §2, §3; the registry issue) ----------
+class BundleExpired(InvalidTransaction):
+    """The bundle has reached its expiry date (genesis ``expiry_s`` after its period end)."""
+
+
+class AlreadyImported(InvalidTransaction):
+    """Part of the external certificate range was already imported from that device."""
+
+
+class MeterRegisterMismatch(InvalidTransaction):
+    """Meter register readings decrease, are given alone, or do not differ by the energy."""
+
+
+class UnknownCode(InvalidTransaction):
+    """A code is not in the genesis code list it belongs to (`code_list`, `code`)."""
+
+
+class UnknownEnergySource(UnknownCode):
+    """The energy source code is not in the genesis ``energy_sources`` list."""
+
+
+class UnknownTechnology(UnknownCode):
+    """The technology code is not in the genesis ``technologies`` list."""
+
+
+class UnknownCountry(UnknownCode):
+    """The country code is not in the genesis ``countries`` list."""
+
+
+class UnknownMarketZone(UnknownCode):
+    """The market (bidding) zone is not in the genesis ``market_zones`` list."""
+
+
+class UnknownSupportCode(UnknownCode):
+    """The support code is not in the genesis ``support`` list."""
+
+
+class UnknownIssuancePurpose(UnknownCode):
+    """The issuance purpose is not in the genesis ``issuance_purposes`` list."""

@@ -17,6 +17,7 @@ from greenchain.ledger.checks import check_tx_static
 from greenchain.ledger.context import TxContext
 from greenchain.ledger.transactions import apply_tx
 from greenchain.ledger.view import Overlay, StateView
+from greenchain.model.codes import CodeLists
 from greenchain.model.transactions import Tx
 from greenchain.params import MAX_CLOCK_SKEW_S, MEMPOOL_MAX_TXS
 
@@ -40,8 +41,10 @@ class Mempool:
 
     def __init__(self, view: StateView, chain_id: str, issuing_bodies: frozenset[bytes],
                  expiry_s: int | None, next_height: int, max_txs: int = MEMPOOL_MAX_TXS,
-                 genesis_validators: tuple[bytes, ...] = ()) -> None:
+                 genesis_validators: tuple[bytes, ...] = (),
+                 code_lists: CodeLists | None = None) -> None:
         self.chain_id = chain_id
+        self.code_lists = code_lists
         self.genesis_validators = genesis_validators
         self.issuing_bodies = issuing_bodies
         self.expiry_s = expiry_s
@@ -61,7 +64,8 @@ class Mempool:
     def _context(self, now_ms: int) -> TxContext:
         # At admission the block time is not known: the node's clock plus the allowed skew.
         return TxContext(self.chain_id, self.next_height, now_ms + MAX_CLOCK_SKEW_S * 1000,
-                         self.issuing_bodies, self.expiry_s, self.genesis_validators)
+                         self.issuing_bodies, self.expiry_s, self.genesis_validators,
+                         self.code_lists)
 
     def verify_once(self, tx: Tx) -> None:
         """Run the stateless checks unless this exact envelope already passed them.

@@ -15,7 +15,8 @@ VALSET_DOMAIN: Final = b"greenchain/valset/v1"
 MAX_BODY_BYTES: Final = 8 * 1024 * 1024
 MAX_TX_BYTES: Final = 16 * 1024
 MAX_BLOCK_BYTES: Final = 4 * 1024 * 1024
-MAX_BLOCK_TXS: Final = 5000
+MAX_BLOCK_TXS: Final = 2000
+MIN_BLOCK_TXS: Final = 100
 MAX_STR_LEN: Final = 1024
 MAX_ARRAY_LEN: Final = 100_000
 
@@ -25,6 +26,9 @@ MAX_CLOCK_SKEW_S: Final = 5
 
 # Block production (DESIGN §6), seconds.
 BATCH_DELAY_S: Final = 0.1
+# A proposer sizes its block so building it takes about this long at its measured rate:
+# blocks shrink when the machine is loaded, so a round never outgrows its timeouts.
+BUILD_BUDGET_S: Final = 0.4
 HEARTBEAT_S: Final = 60.0
 
 # Round timeouts (DESIGN §6), seconds: base + per-round increment, capped at CAP_FACTOR x base.

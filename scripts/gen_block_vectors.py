@@ -18,7 +18,13 @@ from greenchain.crypto.keys import KeyPair, key_from_seed
 from greenchain.crypto.merkle import merkle_root
 from greenchain.crypto.smt import EMPTY_ROOT
 from greenchain.errors import GreenChainError
-from greenchain.ledger.blocks import BlockEnv, BlockResult, ChainTip, apply_block, build_block
+from greenchain.ledger.blocks import (
+    BlockResult,
+    ChainTip,
+    apply_block,
+    block_env_from_genesis,
+    build_block,
+)
 from greenchain.ledger.view import MemoryState
 from greenchain.model.blocks import (
     PRECOMMIT,
@@ -31,16 +37,20 @@ from greenchain.model.blocks import (
     make_vote,
 )
 from greenchain.model.certificates import compute_bundle_id
+from greenchain.model.codes import EECS_CODE_LISTS
 from greenchain.model.fields import to_fields
-from greenchain.model.genesis import Genesis, Party, genesis_to_json
+from greenchain.model.genesis import Genesis, IssuingBody, Party, genesis_to_json
 from greenchain.model.transactions import (
     Attest,
     Body,
+    Export,
+    Import,
     RegisterAccount,
     RegisterDevice,
     Retire,
     Transfer,
     Tx,
+    Withdraw,
     make_tx,
 )
 
@@ -57,9 +67,12 @@ ALICE = key_from_seed("alice")
 BOB = key_from_seed("bob")
 GATEWAY = key_from_seed("gateway")
 VALIDATOR = key_from_seed("validator_0")
+EXPIRY_S = 2 * 86_400
+"""Two days: WT1's first bundle (period end 00:10 on 2015-03-01) expires 2015-03-03T00:10Z."""
 GENESIS = Genesis(CHAIN_ID, GENESIS_TIME_MS, (Party("validator_0", VALIDATOR.public),),
-                  (Party("issuer", ISSUER.public),), None)
-ENV = BlockEnv(CHAIN_ID, frozenset({ISSUER.public}), None)
+                  (IssuingBody("issuer", ISSUER.public, "FR", "GC-VECTORS"),), EXPIRY_S,
+                  EECS_CODE_LISTS)
+ENV = block_env_from_genesis(GENESIS)
 
 
 def signed(key: KeyPair, body: Body, nonce: int) -> Tx:
@@ -80,9 +93,10 @@ class VectorChain:
         tip = ChainTip(0, ZERO_HASH, GENESIS_TIME_MS, EMPTY_ROOT, GENESIS.genesis_hash)
         return cls(MemoryState(), tip, None, [])
 
-    def build(self, txs: list[Tx]) -> tuple[Block, BlockResult]:
+    def build(self, txs: list[Tx], after_ms: int = BLOCK_INTERVAL_MS
+              ) -> tuple[Block, BlockResult]:
         built = build_block(self.state, txs, self.tip, ENV, VALIDATOR.public, 0,
-                            self.tip.time_ms + BLOCK_INTERVAL_MS, self.last_commit)
+                            self.tip.time_ms + after_ms, self.last_commit)
         if built.rejected:
             raise RuntimeError(f"vector tx rejected: {built.rejected[0][1].message}")
         return built.block, built.result
@@ -101,12 +115,13 @@ class VectorChain:
 
 def block1_txs() -> list[Tx]:
     device = RegisterDevice("WT1", "turbine WT1", GATEWAY.public, ALICE.public, 2_050_000,
-                            "F01050100", "T020001", "FR", 48_449_700, 5_589_600, HOUR0)
+                            "F01050100", "T020001", "FR", 48_449_700, 5_589_600, HOUR0,
+                            "FR", "17X100A100A0001A", "none", 0, "disclosure", 0)
     return [
         signed(ISSUER, RegisterAccount(ALICE.public, "alice"), 1),
         signed(ISSUER, RegisterAccount(BOB.public, "bob"), 2),
         signed(ISSUER, device, 3),
-        signed(GATEWAY, Attest("WT1", HOUR0, HOUR0 + 600, 1000), 4),
+        signed(GATEWAY, Attest("WT1", HOUR0, HOUR0 + 600, 1000, 5_000_000, 5_001_000), 4),
         signed(GATEWAY, Attest("WT1", HOUR0 + 600, HOUR0 + 1200, 500), 5),
     ]
 
@@ -119,6 +134,19 @@ def block2_txs() -> list[Tx]:
         signed(ALICE, Transfer(first, 300, BOB.public), 6),
         signed(ALICE, claim, 7),
         signed(ALICE, Transfer(second, 500, BOB.public), 8),
+    ]
+
+
+IMPORT = Import("AIB-DE", "DE-WIND-7", 0, 400, ALICE.public, HOUR0, HOUR0 + 3600,
+                "F01050100", "T020002", "DE", "DE-LU", "none", "disclosure", 0)
+
+
+def block4_txs() -> list[Tx]:
+    rest = compute_bundle_id("WT1", 500, 1000)
+    return [
+        signed(ALICE, Export(rest, 200, "AIB-DE", "DE-ACME-1"), 11),
+        signed(ISSUER, Withdraw(compute_bundle_id("WT1", 1000, 1500), "meter fault"), 12),
+        signed(ISSUER, IMPORT, 13),
     ]
 
 
@@ -192,10 +220,36 @@ def generate_block_vectors() -> dict[str, dict[str, Any]]:
         "valid transactions, app_hash replaced by zeros")
     chain.commit(block2, result2)
 
-    block3, _ = chain.build([])
+    block3, result3 = chain.build([])
     out["block3_empty.json"] = vector(
         chain, block3, "empty block 3: state_root unchanged, app_hash still chains")
+    chain.commit(block3, result3)
+    add_lifecycle_vectors(chain, out)
     return out
+
+
+def add_lifecycle_vectors(chain: VectorChain, out: dict[str, dict[str, Any]]) -> None:
+    """Block 4 (export, withdraw, import) and the refusals of the registry rules."""
+    block4, result4 = chain.build(block4_txs())
+    out["block4_export_withdraw_import.json"] = vector(
+        chain, block4, "block 4: alice exports 200 Wh of [500, 1000) (split), the issuer "
+        "withdraws bob's [1000, 1500), and imports 400 external certificates to alice")
+    late, _ = chain.build([], after_ms=3_600_000)
+    expired = signed(BOB, Transfer(compute_bundle_id("WT1", 0, 300), 100, ALICE.public), 14)
+    out["err_expired.json"] = vector(
+        chain, with_txs(late, (expired,)), "an hour later: bob's [0, 300) expired at "
+        "2015-03-03T00:10Z (period end + expiry_s)")
+    unknown = RegisterDevice("WT2", "turbine WT2", GATEWAY.public, ALICE.public, 2_050_000,
+                             "F01050100", "T999999", "FR", 48_449_700, 5_589_600, HOUR0)
+    out["err_unknown_code.json"] = vector(
+        chain, with_txs(block4, (signed(ISSUER, unknown, 15),)),
+        "a device registration naming a technology code not in the genesis list")
+    chain.commit(block4, result4)
+    again = replace(IMPORT, ext_start=300, ext_end=500)
+    block5, _ = chain.build([])
+    out["err_already_imported.json"] = vector(
+        chain, with_txs(block5, (signed(ISSUER, again, 16),)),
+        "external certificates [300, 500) of a device whose [0, 400) was imported")
 
 
 def main() -> None:

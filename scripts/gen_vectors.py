@@ -265,8 +265,10 @@ def _valid_bodies() -> dict[str, tuple[str, Any]]:
         "register_account": ("issuer", txm.RegisterAccount(alice, "Alice Energy GmbH")),
         "register_device": ("issuer", txm.RegisterDevice(
             "WT-01", "Wind turbine 1", gateway, alice, 2_000_000, "F01050100", "T020001",
-            "DE", 53_551_086, 9_993_682, 1_420_070_400)),
-        "attest": ("meter_gateway", txm.Attest("WT-01", 1_420_070_400, 1_420_074_000, 1500)),
+            "DE", 53_551_086, 9_993_682, 1_420_070_400, "DE-LU", "GRID-POINT-WT-01",
+            "investment", 0, "disclosure", 12)),
+        "attest": ("meter_gateway", txm.Attest("WT-01", 1_420_070_400, 1_420_074_000, 1500,
+                                               9_000_000, 9_001_500)),
         "transfer": ("alice", txm.Transfer(bundle, 1000, bob)),
         "retire": ("alice", txm.Retire(bundle, 500, "Alice Energy GmbH", 1_420_070_400,
                                        1_420_074_000, "disclosure", "DE")),
@@ -274,6 +276,11 @@ def _valid_bodies() -> dict[str, tuple[str, Any]]:
         "suspend_account": ("issuer", txm.SuspendAccount(bob, "unpaid fees")),
         "update_validators": ("validator_1", txm.UpdateValidators(
             (KEYS["bob"].public,), (), 100, (approval,))),
+        "withdraw": ("issuer", txm.Withdraw(bundle, "meter fault")),
+        "export": ("alice", txm.Export(bundle, 500, "AIB-NL", "NL-GREEN-1")),
+        "import": ("issuer", txm.Import("AIB-NL", "NL-PV-3", 1000, 1600, alice, 1_420_070_400,
+                                        1_420_074_000, "F01010100", "T010100", "NL", "NL",
+                                        "none", "disclosure", None)),
     }
 
 

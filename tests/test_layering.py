@@ -17,7 +17,7 @@ RANK = {
     "ledger": 4, "p2p": 4,
     "store": 5, "consensus": 5, "mempool": 5,
     "proof": 6,
-    "meter": 7,
+    "meter": 7, "reports": 7,
     "node": 8,
     "api": 9,
     "cli": 10,
@@ -29,6 +29,8 @@ FORBIDDEN = {
     "consensus": {"store", "mempool", "p2p", "ledger"},
     "mempool": {"store", "consensus", "p2p"},
     "ledger": {"p2p"},
+    # Reports compute over records a client fetched: model (and meter data) only.
+    "reports": {"ledger", "store", "consensus", "mempool", "p2p", "proof"},
 }
 
 

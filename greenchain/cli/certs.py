@@ -1,7 +1,8 @@
-"""Reading certificates: ``bundles``, ``cert show``, ``provenance`` and offline ``verify``.
+"""Reading certificates: ``cert show``, ``provenance``, ``status-proof`` and offline ``verify``.
 
-``verify`` needs no node: it checks a provenance proof file with ``genesis.json`` alone
-(DESIGN §8) and exits 0 when valid, 5 naming the first failing step otherwise.
+``verify`` needs no node: it checks a provenance or status proof file (told apart by its
+format tag) with ``genesis.json`` alone (DESIGN §8) and exits 0 when valid, 5 naming the
+first failing step otherwise.
 """
 
 from __future__ import annotations
@@ -14,14 +15,15 @@ import click
 
 from greenchain.cli.client import NodeClient
 from greenchain.cli.commands import echo_json, json_option, node_option
-from greenchain.cli.keys import parse_public_key
 from greenchain.errors import BadInput, DecodeError, ProofError
-from greenchain.model.genesis import load_genesis
+from greenchain.model.genesis import Genesis, load_genesis
+from greenchain.proof.report import ProvenanceReport
+from greenchain.proof.status import verify_status_proof
+from greenchain.proof.status_format import StatusReport, is_status_proof_file
 from greenchain.proof.verify import verify_provenance
 
 EXIT_VERIFY = 5
 """Exit code of a proof that fails verification (as ``greenchain.cli.main``)."""
-PAGE_LIMIT = 500
 BUNDLE_KEYS = ("bundle_id", "device_id", "serial_start", "serial_end", "quantity_wh", "period",
                "owner", "status", "issuance_tx", "issuance_height")
 """Fields of a bundle as the API renders it (``greenchain.model.views.bundle_json``)."""
@@ -51,37 +53,6 @@ def bundle_line(doc: dict[str, Any]) -> str:
     """Return one line describing a bundle as the API renders it."""
     return (f"{doc['bundle_id']} {doc['device_id']}:[{doc['serial_start']}, "
             f"{doc['serial_end']}) {doc['quantity_wh']} Wh {doc['period']} {doc['status']}")
-
-
-def list_owner_bundles(client: NodeClient, owner: bytes) -> list[dict[str, Any]]:
-    """Return every active bundle of `owner`, following the API's ``next`` cursor."""
-    found: list[dict[str, Any]] = []
-    after = ""
-    while True:
-        page = client.get_object(f"/v1/bundles?owner={owner.hex()}&limit={PAGE_LIMIT}"
-                                 + (f"&after={after}" if after else ""), "bundles")
-        found += page["bundles"]
-        after = page.get("next") or ""
-        if not after or not page["bundles"]:
-            return found
-
-
-@click.command("bundles")
-@click.option("--owner", required=True, metavar="PUBHEX_OR_KEYFILE",
-              help="Account whose active bundles to list: 64 hex digits or a key file.")
-@node_option
-@json_option
-def bundles_command(owner: str, node_url: str, as_json: bool) -> None:
-    """List the active bundles of an account (id, device:[serials), Wh, period, status)."""
-    owner_key = parse_public_key(owner, "--owner")
-    bundles = list_owner_bundles(NodeClient(node_url), owner_key)
-    total = sum(int(b["quantity_wh"]) for b in bundles)
-    if as_json:
-        echo_json({"owner": owner_key.hex(), "bundles": bundles, "total_wh": total})
-        return
-    for doc in bundles:
-        click.echo(bundle_line(doc))
-    click.echo(f"{len(bundles)} active bundles, {total} Wh")
 
 
 @click.group("cert")
@@ -116,13 +87,53 @@ def cert_show(certificate: str, node_url: str, as_json: bool) -> None:
               help="Proof file to write (e.g. proof.gcproof).")
 def provenance_command(certificate: str, node_url: str, out: Path) -> None:
     """Fetch the provenance proof of CERTIFICATE (DEVICE:SERIAL) into a file."""
-    data = NodeClient(node_url).get_bytes(
-        certificate_path("/v1/proofs/provenance", certificate))
+    fetch_proof_file(node_url, "/v1/proofs/provenance", certificate, out)
+
+
+@click.command("status-proof")
+@click.argument("certificate")
+@node_option
+@click.option("-o", "--out", required=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="Proof file to write (e.g. status.gcproof).")
+def status_proof_command(certificate: str, node_url: str, out: Path) -> None:
+    """Fetch the current status proof of CERTIFICATE (DEVICE:SERIAL) into a file.
+
+    The proof shows the certificate's bundle, owner, status and plant as of the node's
+    latest committed block (DESIGN §8); ``verify`` checks it offline.
+    """
+    fetch_proof_file(node_url, "/v1/proofs/status", certificate, out)
+
+
+def fetch_proof_file(node_url: str, prefix: str, certificate: str, out: Path) -> None:
+    """Fetch a proof file from the node's route `prefix` and write it to `out`.
+
+    Raises
+    ------
+    BadInput
+        If the certificate id is malformed or `out` cannot be written.
+    NodeRefused, PeerError
+        If the node refuses (e.g. ``not_found``) or is unreachable.
+    """
+    data = NodeClient(node_url).get_bytes(certificate_path(prefix, certificate))
     try:
         out.write_bytes(data)
     except OSError as exc:
         raise BadInput(f"cannot write {out}: {exc.strerror}", path=str(out)) from exc
     click.echo(f"wrote {len(data)} bytes to {out}")
+
+
+def verify_proof_file(data: bytes, genesis: Genesis) -> ProvenanceReport | StatusReport:
+    """Verify a proof file of either kind, told apart by its format tag (DESIGN §8).
+
+    Raises
+    ------
+    DecodeError, ProofError
+        As `verify_status_proof` or `verify_provenance`; a file that is not a status
+        proof is read as a provenance proof, whose decoder names a wrong tag.
+    """
+    if is_status_proof_file(data):
+        return verify_status_proof(data, genesis)
+    return verify_provenance(data, genesis)
 
 
 @click.command("verify")
@@ -131,7 +142,7 @@ def provenance_command(certificate: str, node_url: str, out: Path) -> None:
               type=click.Path(path_type=Path, dir_okay=False), help="The chain's genesis.json.")
 @json_option
 def verify_command(proof: Path, genesis_path: Path, as_json: bool) -> None:
-    """Verify a provenance proof offline with genesis alone (exit 0 valid, 5 invalid)."""
+    """Verify a provenance or status proof offline with genesis alone (exit 0 valid, 5 invalid)."""
     genesis = load_genesis(genesis_path)
     try:
         data = proof.read_bytes()
@@ -139,7 +150,7 @@ def verify_command(proof: Path, genesis_path: Path, as_json: bool) -> None:
         raise BadInput(f"cannot read proof file {proof}: {exc.strerror}",
                        path=str(proof)) from exc
     try:
-        report = verify_provenance(data, genesis)
+        report = verify_proof_file(data, genesis)
     except (ProofError, DecodeError) as exc:
         step = str(getattr(exc, "step", "decoding"))
         if as_json:

@@ -127,9 +127,16 @@ COMMANDS = {
     "registry": ("account_group", "device_group"),
     "attest": ("attest_command",),
     "txcmds": ("transfer_command", "retire_command"),
-    "certs": ("bundles_command", "cert_group", "provenance_command", "verify_command"),
+    "certs": ("cert_group", "provenance_command", "status_proof_command", "verify_command"),
+    "queries": ("bundles_command", "balance_command"),
+    "reports": ("report_group", "statement_command"),
+    "export": ("export_group",),
 }
 """Command objects by module of ``greenchain.cli``."""
+SUBCOMMANDS = {
+    "queries": (("device", "device_totals_command"),),
+}
+"""Commands added to a group another module defines: module -> (group name, command)."""
 
 
 def register(group: click.Group) -> None:
@@ -139,3 +146,9 @@ def register(group: click.Group) -> None:
         module = importlib.import_module(f"greenchain.cli.{module_name}")
         for name in names:
             group.add_command(getattr(module, name))
+    for module_name, pairs in SUBCOMMANDS.items():
+        module = importlib.import_module(f"greenchain.cli.{module_name}")
+        for group_name, name in pairs:
+            parent = group.commands[group_name]
+            assert isinstance(parent, click.Group), group_name
+            parent.add_command(getattr(module, name))

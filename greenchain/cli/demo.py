@@ -17,17 +17,34 @@ from typing import Any
 import click
 
 from greenchain.cli.client import NodeClient
-from greenchain.cli.demo_flow import LA_HAUTE_BORNE, Demo, DemoResult, Plant, check_tampered
+from greenchain.cli.demo_flow import (
+    BENEFICIARY,
+    LA_HAUTE_BORNE,
+    Demo,
+    DemoResult,
+    Plant,
+    check_tampered,
+)
 from greenchain.cli.localnet import LocalNetwork
 from greenchain.errors import GreenChainError
-from greenchain.meter import WIND_SAMPLE, MeterReading, read_meter_csv, sample_path
+from greenchain.meter import (
+    CONSUMPTION_SAMPLE,
+    WIND_SAMPLE,
+    MeterReading,
+    read_consumption_csv,
+    read_meter_csv,
+    sample_path,
+)
+from greenchain.model.views import mwh_text
 from greenchain.node.devnet import dev_genesis
+from greenchain.reports.matching import MatchingResult, hour_of
 
 AGREE_TIMEOUT_S = 30.0
 
 
 def load_rows(meter_csv: Path | None, device_column: str | None, device: str | None,
-              interval_s: int, capacity_w: int | None) -> tuple[MeterReading, Plant]:
+              interval_s: int, capacity_w: int | None,
+              country: str) -> tuple[MeterReading, Plant]:
     """Read the shipped wind sample, or a user's file, and the plant to register."""
     if meter_csv is None:
         reading = read_meter_csv(sample_path("wind"), device_column="turbine_id",
@@ -38,7 +55,7 @@ def load_rows(meter_csv: Path | None, device_column: str | None, device: str | N
     reading = read_meter_csv(meter_csv, device_column=device_column, device=device,
                              interval_s=interval_s)
     ids = sorted({row.device_id for row in reading.rows})
-    plant = Plant(meter_csv.stem, {i: (0, 0) for i in ids}, capacity_w or 2_050_000, "ZZ")
+    plant = Plant(meter_csv.stem, {i: (0, 0) for i in ids}, capacity_w or 2_050_000, country)
     return reading, plant
 
 
@@ -55,7 +72,32 @@ def nodes_agree(net: LocalNetwork) -> tuple[bool, int]:
         time.sleep(0.1)
 
 
-def run_demo(reading: MeterReading, plant: Plant, log: Any) -> dict[str, Any]:
+def demand_for(reading: MeterReading, consumption: dict[int, int]) -> dict[int, int]:
+    """Return the hourly demand (hour start UTC s -> Wh) the demo buys certificates for.
+
+    The consumption series where it overlaps the production hours; otherwise (another
+    plant's data, other dates) half of each hour's output.
+    """
+    produced: dict[int, int] = {}
+    for row in reading.rows:
+        hour = hour_of(row.period_start)
+        produced[hour] = produced.get(hour, 0) + row.energy_wh
+    if any(hour in consumption for hour in produced):
+        return consumption
+    return {hour: wh // 2 for hour, wh in produced.items()}
+
+
+def matching_line(matching: MatchingResult) -> str:
+    """Return a one-line summary of a matching result."""
+    score = matching.cfe_score
+    share = "n/a" if score is None else f"{score:.1%}"
+    return (f"CFE score {share} over {len(matching.hours)} hours; consumption "
+            f"{mwh_text(matching.consumption_wh)}, matched {mwh_text(matching.matched_wh)}, "
+            f"{matching.unmatched_hours} hours not fully matched")
+
+
+def run_demo(reading: MeterReading, plant: Plant, consumption: dict[int, int],
+             plot: Path | None, log: Any) -> dict[str, Any]:
     """Run the whole demo on a fresh local network; return the summary dict."""
     started = time.monotonic()
     genesis = dev_genesis(4)
@@ -67,7 +109,10 @@ def run_demo(reading: MeterReading, plant: Plant, log: Any) -> dict[str, Any]:
         demo = Demo(NodeClient(net.urls[0]), genesis, log)
         demo.register(plant)
         demo.attest(reading.rows, result)
-        retired_piece = demo.trade(result)
+        retired_piece = demo.procure_hourly(demand_for(reading, consumption), result)
+        matching = demo.match(consumption, plot, result)
+        demo.withdraw_and_export(result)
+        log(f"hourly matching: {matching_line(matching)}")
         proof = demo.prove(retired_piece, result)
         check_tampered(proof, genesis, result)
         log(f"tampered proof rejected: {result.tampered_proof_rejected} "
@@ -83,6 +128,8 @@ def run_demo(reading: MeterReading, plant: Plant, log: Any) -> dict[str, Any]:
         "rows_skipped": reading.skipped,
         "issued_wh": result.issued_wh,
         "transferred_wh": result.transferred_wh,
+        "withdrawn_wh": result.withdrawn_wh,
+        "exported_wh": result.exported_wh,
         "retired_wh": result.retired_wh,
         "proof_certificate": result.proof_certificate,
         "proof_verified": result.proof_verified,
@@ -90,6 +137,8 @@ def run_demo(reading: MeterReading, plant: Plant, log: Any) -> dict[str, Any]:
         "nodes_agree": agree,
         "elapsed_s": round(time.monotonic() - started, 1),
         "tx_per_s": result.tx_per_s,
+        "cfe_score": result.cfe_score,
+        "matching_plot": result.matching_plot,
         "_proof_text": result.proof_text,
     }
 
@@ -107,9 +156,12 @@ def render_summary(summary: dict[str, Any]) -> str:
         f"{summary['attestations_rejected'] or 'none'}",
         f"  rows skipped {summary['rows_skipped']}",
         f"  issued {summary['issued_wh']} Wh ({mwh:.3f} MWh), transferred "
-        f"{summary['transferred_wh']} Wh, retired {summary['retired_wh']} Wh",
+        f"{summary['transferred_wh']} Wh, retired {summary['retired_wh']} Wh, withdrawn "
+        f"{summary['withdrawn_wh']} Wh, exported {summary['exported_wh']} Wh",
         f"  proof of {summary['proof_certificate']}: verified {summary['proof_verified']}, "
         f"tampered copy rejected {summary['tampered_proof_rejected']}",
+        f"  hourly matching for {BENEFICIARY} (illustrative: plant in FR, consumer in GB): "
+        f"CFE score {summary['cfe_score']}, plot {summary['matching_plot'] or 'not drawn'}",
         f"  {summary['elapsed_s']} s in all, {summary['tx_per_s']} attestations/s",
     ]
     return "\n".join(lines)
@@ -122,17 +174,30 @@ def render_summary(summary: dict[str, Any]) -> str:
 @click.option("--device-column", help="Column holding the device id (with --meter-csv).")
 @click.option("--device", help="One device id for every row (with --meter-csv).")
 @click.option("--interval-s", default=600, show_default=True, help="Production period, s.")
-@click.option("--capacity-w", type=int, help="Capacity of each device, W (with --meter-csv).")
+@click.option("--capacity-w", type=int,
+              help="Capacity of each device, W (with --meter-csv; default 2,050,000).")
+@click.option("--country", default="FR", show_default=True,
+              help="Country of the devices (with --meter-csv), ISO 3166-1 alpha-2.")
+@click.option("--consumption-csv", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help=f"Hourly consumption of the buyer (default: the shipped {CONSUMPTION_SAMPLE}).")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("greenchain-demo-matching.png"), show_default=True,
+              help="Where to draw the hourly matching chart (PNG).")
 def demo_command(as_json: bool, meter_csv: Path | None, device_column: str | None,
-                 device: str | None, interval_s: int, capacity_w: int | None) -> None:
+                 device: str | None, interval_s: int, capacity_w: int | None,
+                 country: str, consumption_csv: Path | None, plot: Path) -> None:
     """Run 4 validators on 127.0.0.1 and certify a wind farm's real meter data end to end."""
-    reading, plant = load_rows(meter_csv, device_column, device, interval_s, capacity_w)
+    if meter_csv is None and (device_column or device or capacity_w):
+        raise click.UsageError("--device-column, --device and --capacity-w go with --meter-csv")
+    reading, plant = load_rows(meter_csv, device_column, device, interval_s, capacity_w,
+                               country.upper())
+    consumption = read_consumption_csv(consumption_csv or sample_path("consumption"))
 
     def log(message: str) -> None:
         click.echo(f"[demo] {message}", err=True)
 
     try:
-        summary = run_demo(reading, plant, log)
+        summary = run_demo(reading, plant, consumption, plot, log)
     except GreenChainError as exc:
         raise GreenChainError(f"demo failed: {exc.message}") from exc
     click.echo(render_summary(summary))

@@ -11,13 +11,16 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from greenchain.cli.client import NodeClient
+from greenchain.cli.queries import fetch_all
 from greenchain.codec import decode, encode
 from greenchain.errors import GreenChainError
 from greenchain.meter import MeterRow, attestation_txs
 from greenchain.model.genesis import Genesis
+from greenchain.model.lifecycle_txs import Export, Withdraw
 from greenchain.model.transactions import (
     Attest,
     RegisterAccount,
@@ -30,12 +33,22 @@ from greenchain.model.transactions import (
 from greenchain.node.devnet import dev_key
 from greenchain.proof.format import compute_proof_digest
 from greenchain.proof.verify import verify_provenance
+from greenchain.reports.matching import (
+    MatchingResult,
+    compute_matching,
+    generation_by_hour,
+    hour_of,
+)
+from greenchain.reports.plot import plot_matching
 
 COMMIT_TIMEOUT_S = 600.0
 BATCH_SIZE = 1000
 WIND = "F01050100"  # EECS energy source: wind, onshore
 ONSHORE_TURBINE = "T020001"  # EECS technology: onshore wind turbine
 PRODUCTION_START_S = 1_230_768_000  # 2009-01-01, declared by the issuing body for the demo
+BENEFICIARY = "University of Cambridge Estates, building b2"
+"""The demo's consumer. Its meter is in Great Britain and the plant in France: matching
+across two markets is illustrative only (EnergyTag matches within one market)."""
 
 Log = Callable[[str], None]
 
@@ -75,6 +88,10 @@ class DemoResult:
     tx_per_s: float = 0.0
     proof_certificate: str = ""
     proof_text: str = ""
+    cfe_score: float | None = None
+    withdrawn_wh: int = 0
+    exported_wh: int = 0
+    matching_plot: str = ""
 
 
 class Demo:
@@ -99,7 +116,9 @@ class Demo:
     def commit_all(self, txs: Sequence[Tx], what: str) -> list[dict[str, Any]]:
         """Submit in batches, wait for commits; return the verdicts (raises on refusal)."""
         height = int(self.client.status()["height"])
-        verdicts = self.client.submit_batch([tx.raw for tx in txs])
+        verdicts: list[dict[str, Any]] = []
+        for offset in range(0, len(txs), BATCH_SIZE):
+            verdicts += self.client.submit_batch([tx.raw for tx in txs[offset:offset + BATCH_SIZE]])
         refused = [v for v in verdicts if v["status"] not in ("pending", "committed")]
         if refused:
             raise GreenChainError(f"{what} refused: {refused[0].get('rule')}: "
@@ -154,40 +173,84 @@ class Demo:
         self.log(f"{len(accepted)} attestations committed ({result.tx_per_s} tx/s); "
                  f"refused: {dict(rejected) or 'none'}")
 
-    def bundles_of(self, owner: bytes, limit: int) -> list[dict[str, Any]]:
-        """Return up to `limit` active bundles of `owner`, ordered by production period."""
-        doc = self.client.get_json(f"/v1/bundles?owner={owner.hex()}&limit={limit}")
-        bundles: list[dict[str, Any]] = doc["bundles"]
+    def bundles_of(self, owner: bytes) -> list[dict[str, Any]]:
+        """Return every active bundle of `owner`, ordered by production period and device."""
+        bundles = fetch_all(self.client, "/v1/bundles", {"owner": owner.hex(), "status": "active"})
         return sorted(bundles, key=lambda b: (b["period_start"], b["device_id"]))
 
-    def trade(self, result: DemoResult) -> dict[str, Any]:
-        """Transfer up to 40 whole bundles and half of one more; retire part of them.
+    def procure_hourly(self, consumption: dict[int, int], result: DemoResult) -> dict[str, Any]:
+        """24/7 procurement: each hour, buy and retire up to the consumer's metered use.
 
-        Returns the retired low piece of a split bundle (the proof's subject).
+        The operator transfers to the retailer, hour by hour, certificates produced in that
+        hour up to the consumer's consumption in it (the last one split); the retailer
+        retires all of them for the consumer, claimed for their production hour.
+
+        Returns
+        -------
+        dict
+            A retired bundle cut from a split (the subject of the provenance proof).
 
         Raises
         ------
         GreenChainError
             If nothing was issued, so there is nothing to trade.
         """
-        moves = partial_plan(self.bundles_of(self.operator.public, 100), 40, 2)
+        moves = plan_hourly(self.bundles_of(self.operator.public), consumption)
+        if not moves:
+            raise GreenChainError("no certificates to move: nothing was issued")
         self.commit_all([self._tx(self.operator, Transfer(bytes.fromhex(b["bundle_id"]), n,
                                                           self.retailer.public))
                          for b, n in moves], "transfers")
         result.transferred_wh = sum(n for _, n in moves)
         self.log(f"operator transferred {result.transferred_wh} Wh in {len(moves)} transfers")
-        retire = partial_plan(self.bundles_of(self.retailer.public, 100), 20, 3)
-        self.commit_all([self._retire_tx(b, n) for b, n in retire], "retirements")
-        result.retired_wh = sum(n for _, n in retire)
-        self.log(f"retailer retired {result.retired_wh} Wh for the consumer")
-        return retire[-1][0]
+        held = self.bundles_of(self.retailer.public)
+        self.commit_all([self._retire_tx(b, b["quantity_wh"]) for b in held], "retirements")
+        result.retired_wh = sum(int(b["quantity_wh"]) for b in held)
+        self.log(f"retailer retired {result.retired_wh} Wh in {len(held)} retirements")
+        return next((b for b in held if b["parent"]), held[0])
 
     def _retire_tx(self, bundle: dict[str, Any], amount: int) -> Tx:
         # Claimed for the hour the energy was produced in (EnergyTag hourly matching).
         hour = bundle["period_start"] // 3600 * 3600
         return self._tx(self.retailer, Retire(
-            bytes.fromhex(bundle["bundle_id"]), amount, "Corporate consumer (demo)", hour,
-            hour + 3600, "disclosure", "FR"))
+            bytes.fromhex(bundle["bundle_id"]), amount, BENEFICIARY, hour, hour + 3600,
+            "disclosure", "GB"))
+
+    def match(self, consumption: dict[int, int], plot: Path | None,
+              result: DemoResult) -> MatchingResult:
+        """Match the consumer's retired certificates to its consumption, hour by hour."""
+        retired = fetch_all(self.client, "/v1/retirements", {"beneficiary": BENEFICIARY})
+        generation = generation_by_hour((int(b["period_start"]), int(b["quantity_wh"]))
+                                        for b in retired)
+        hours = [h for h in consumption if h in generation] or list(consumption)
+        matching = compute_matching(generation, consumption, min(hours), max(hours) + 3600)
+        result.cfe_score = matching.cfe_score
+        if plot is not None:
+            plot_matching(matching, plot, f"{BENEFICIARY}: hourly matching (illustrative)")
+            result.matching_plot = str(plot)
+        return matching
+
+    def withdraw_and_export(self, result: DemoResult) -> None:
+        """Withdraw one of the operator's bundles and export half of another.
+
+        The issuing body withdraws (status ``withdrawn``); the operator exports part of a
+        bundle to a foreign registry (a split, then status ``exported``).
+        """
+        left = self.bundles_of(self.operator.public)
+        if len(left) < 2:
+            self.log("too few certificates left to show withdrawal and export")
+            return
+        withdrawn, exported = left[0], left[-1]
+        amount = max(1, int(exported["quantity_wh"]) // 2)
+        self.commit_all([
+            self._tx(self.issuer, Withdraw(bytes.fromhex(withdrawn["bundle_id"]),
+                                           "meter data correction (demo)")),
+            self._tx(self.operator, Export(bytes.fromhex(exported["bundle_id"]), amount,
+                                           "EECS-DE (demo)", "DE-ACCOUNT-0001")),
+        ], "withdrawal and export")
+        result.withdrawn_wh = int(withdrawn["quantity_wh"])
+        result.exported_wh = amount
+        self.log(f"registry withdrew {result.withdrawn_wh} Wh; operator exported {amount} Wh")
 
     def prove(self, bundle: dict[str, Any], result: DemoResult) -> bytes:
         """Fetch and verify offline the provenance of the retired piece's first certificate."""
@@ -201,21 +264,31 @@ class Demo:
         return proof
 
 
-def partial_plan(bundles: list[dict[str, Any]], whole: int,
-                 divisor: int) -> list[tuple[dict[str, Any], int]]:
-    """Plan moves: up to `whole` whole bundles, then 1/`divisor` of the next one (a split).
+def plan_hourly(bundles: list[dict[str, Any]],
+                consumption: dict[int, int]) -> list[tuple[dict[str, Any], int]]:
+    """Plan transfers covering each hour's consumption with that hour's certificates.
 
-    Raises
-    ------
-    GreenChainError
-        If `bundles` is empty.
+    Parameters
+    ----------
+    bundles:
+        Active bundles (JSON), ordered by production period.
+    consumption:
+        Hour start (UTC seconds) -> Wh consumed.
+
+    Returns
+    -------
+    list
+        ``(bundle, amount_wh)``: whole bundles, and a partial one where an hour's
+        consumption ends inside a bundle (a split).
     """
-    if not bundles:
-        raise GreenChainError("no certificates to move: nothing was issued")
-    count = min(whole, len(bundles) - 1)
-    plan = [(b, int(b["quantity_wh"])) for b in bundles[:count]]
-    last = bundles[count]
-    plan.append((last, max(1, int(last["quantity_wh"]) // divisor)))
+    need = dict(consumption)
+    plan: list[tuple[dict[str, Any], int]] = []
+    for bundle in bundles:
+        hour = hour_of(int(bundle["period_start"]))
+        amount = min(need.get(hour, 0), int(bundle["quantity_wh"]))
+        if amount > 0:
+            plan.append((bundle, amount))
+            need[hour] -= amount
     return plan
 
 

@@ -34,8 +34,13 @@ def build_app(runtime: NodeRuntime) -> web.Application:
     return app
 
 
-async def serve(config: NodeConfig, passphrase: str | None, recover: bool) -> None:
-    """Run a node until SIGINT or SIGTERM."""
+async def serve(config: NodeConfig, passphrase: str | None, recover: bool,
+                test_equivocate: bool = False) -> None:
+    """Run a node until SIGINT or SIGTERM.
+
+    `test_equivocate` is TEST ONLY (the chaos harness): the validator also signs a
+    conflicting vote for every vote it casts (see `ConsensusDriver.test_equivocate`).
+    """
     genesis = load_genesis(config.genesis)
     key = load_key(config.key_file, passphrase) if config.key_file else None
     store = ChainStore(LevelKV(config.data_dir))
@@ -44,6 +49,9 @@ async def serve(config: NodeConfig, passphrase: str | None, recover: bool) -> No
     except BaseException:
         store.close()
         raise
+    if test_equivocate:
+        logging.getLogger("greenchain.node").warning("TEST ONLY: equivocating on every vote")
+        runtime.driver.test_equivocate = True
     app = build_app(runtime)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -77,13 +85,16 @@ def node_group() -> None:
 @click.option("--recover-sign-state", is_flag=True,
               help="Start without a sign-state file; stay silent until caught up.")
 @click.option("--log-level", default="INFO", show_default=True)
+@click.option("--test-equivocate", is_flag=True, hidden=True,
+              help="TEST ONLY (fault injection): also sign a conflicting vote for every "
+                   "vote, bypassing the sign-state. Never use on a real validator.")
 def node_run(home: Path, passphrase: str | None, recover_sign_state: bool,
-             log_level: str) -> None:
+             log_level: str, test_equivocate: bool) -> None:
     """Run a node in the foreground (SIGINT or SIGTERM stops it cleanly)."""
     logging.basicConfig(level=log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = load_config(home)
-    asyncio.run(serve(config, passphrase, recover_sign_state))
+    asyncio.run(serve(config, passphrase, recover_sign_state, test_equivocate))
 
 
 @node_group.command("init-sign-state")

@@ -2,7 +2,8 @@
 
 Periods are at most one hour and never cross a UTC hour boundary, so two periods of a
 device can only overlap if they lie in the same UTC hour: the period index is keyed by
-(device, hour) and an overlap check is one read.
+(device, hour) and an overlap check is one read. Optional cumulative meter register
+readings never decrease and differ by exactly the attested energy.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ from greenchain.errors import (
     DeviceSuspended,
     InvalidAmount,
     InvalidPeriod,
+    MeterRegisterMismatch,
     OverCapacity,
     PeriodInFuture,
     PeriodOverlap,
     Unauthorized,
     UnknownDevice,
 )
+from greenchain.ledger.bundles import validate_active_holder
 from greenchain.ledger.context import TxContext
 from greenchain.ledger.view import (
     Overlay,
@@ -31,9 +34,36 @@ from greenchain.ledger.view import (
     periods_key,
     put_record,
 )
-from greenchain.model.certificates import ACTIVE, Bundle, Device, compute_bundle_id
+from greenchain.model.certificates import (
+    ACTIVE,
+    Bundle,
+    Device,
+    compute_bundle_id,
+    compute_utc_date_s,
+)
 from greenchain.model.transactions import Attest, Tx
 from greenchain.params import MAX_PERIOD_S
+
+
+def validate_period_bounds(start: int, end: int) -> None:
+    """Check ``0 < end - start <= 3600`` and that ``[start, end)`` lies in one UTC hour.
+
+    Raises
+    ------
+    InvalidPeriod
+    """
+    # Within one UTC hour, so hourly matching is exact (DESIGN §3).
+    if not 0 < end - start <= MAX_PERIOD_S or start < 0:
+        raise InvalidPeriod("period must be 1 to 3600 s long", start=start, end=end)
+    if start // 3600 != (end - 1) // 3600:
+        raise InvalidPeriod("period must lie within one UTC hour", start=start, end=end)
+
+
+def validate_period_ended(end: int, ctx: TxContext) -> None:
+    """Raise `PeriodInFuture` unless the block time reached `end` (UTC seconds)."""
+    # "Reached" means block_ms >= t_s * 1000 (DESIGN §2).
+    if end * 1000 > ctx.time_ms:
+        raise PeriodInFuture("period ends after the block time", end=end, time_ms=ctx.time_ms)
 
 
 def validate_period(body: Attest, device: Device, ctx: TxContext) -> None:
@@ -43,18 +73,12 @@ def validate_period(body: Attest, device: Device, ctx: TxContext) -> None:
     ------
     InvalidPeriod, BeforeProductionStart, PeriodInFuture
     """
-    start, end = body.period_start, body.period_end
-    # 0 < end - start <= 3600 and within one UTC hour, so hourly matching is exact.
-    if not 0 < end - start <= MAX_PERIOD_S or start < 0:
-        raise InvalidPeriod("period must be 1 to 3600 s long", start=start, end=end)
-    if start // 3600 != (end - 1) // 3600:
-        raise InvalidPeriod("period must lie within one UTC hour", start=start, end=end)
-    if start < device.production_start_s:
+    validate_period_bounds(body.period_start, body.period_end)
+    if body.period_start < device.production_start_s:
         raise BeforeProductionStart("period starts before the device's production start",
-                                    start=start, production_start=device.production_start_s)
-    # "Reached" means block_ms >= t_s * 1000 (DESIGN §2).
-    if end * 1000 > ctx.time_ms:
-        raise PeriodInFuture("period ends after the block time", end=end, time_ms=ctx.time_ms)
+                                    start=body.period_start,
+                                    production_start=device.production_start_s)
+    validate_period_ended(body.period_end, ctx)
 
 
 def validate_energy(body: Attest, device: Device) -> None:
@@ -71,12 +95,83 @@ def validate_energy(body: Attest, device: Device) -> None:
                            capacity_w=device.capacity_w)
 
 
+def validate_meter_register(body: Attest, device: Device) -> None:
+    """Check the optional cumulative meter register readings of an attestation.
+
+    Both readings are given or neither; when given they are >= 0, never below the
+    device's last reading, and ``register_end_wh - register_start_wh == energy_wh``.
+
+    Raises
+    ------
+    MeterRegisterMismatch
+    """
+    start, end = body.register_start_wh, body.register_end_wh
+    if start is None and end is None:
+        return
+    if start is None or end is None:
+        raise MeterRegisterMismatch("give both meter register readings or neither",
+                                    register_start_wh=start, register_end_wh=end)
+    last = device.last_register_wh
+    # Cumulative registers never run backwards (a meter swap is a new device).
+    if start < 0 or (last is not None and start < last):
+        raise MeterRegisterMismatch("meter register reading decreases", register_start_wh=start,
+                                    last_register_wh=last)
+    if end - start != body.energy_wh:
+        raise MeterRegisterMismatch("register readings do not differ by the energy",
+                                    register_start_wh=start, register_end_wh=end,
+                                    energy_wh=body.energy_wh)
+
+
+def compute_new_bundle(device: Device, start: int, end: int, energy_wh: int, tx: Tx,
+                       ctx: TxContext) -> Bundle:
+    """Return the bundle an issuance of `energy_wh` for `device` creates (not written).
+
+    It takes serials ``[issued_wh, issued_wh + energy_wh)`` of the device, is owned by the
+    device's owner account and carries the device's certificate attributes.
+    """
+    serial_start = device.issued_wh
+    serial_end = serial_start + energy_wh
+    return Bundle(
+        compute_bundle_id(device.device_id, serial_start, serial_end), device.device_id,
+        serial_start, serial_end, start, end, device.owner_account, ACTIVE, tx.tx_id,
+        ctx.height, b"", tx.tx_id, None, energy_source=device.energy_source,
+        technology=device.technology, issuing_body=device.issuing_body, country=device.country,
+        issue_market_zone=device.issue_market_zone, issuance_purpose=device.issuance_purpose,
+        support_received=device.support_received, emissions_factor=device.emissions_factor,
+        issuance_date_s=compute_utc_date_s(ctx.time_ms))
+
+
+def write_issued(overlay: Overlay, device: Device, bundle: Bundle) -> None:
+    """Write a newly issued `bundle` and `device` with its serial counter moved past it."""
+    put_record(overlay, bundle_key(bundle.bundle_id), bundle)
+    put_record(overlay, device_key(device.device_id), replace(device, issued_wh=bundle.serial_end))
+
+
 def find_overlap(periods: list[list[int]], start: int, end: int) -> list[int] | None:
     """Return the first [s, e) in `periods` that overlaps [start, end), or None."""
     for period in periods:
         if period[0] < end and start < period[1]:
             return period
     return None
+
+
+def get_attesting_device(overlay: Overlay, tx: Tx, device_id: str) -> Device:
+    """Return the active device `tx` attests for, whose owner account may receive.
+
+    Raises
+    ------
+    UnknownDevice, Unauthorized, DeviceSuspended, AccountSuspended
+    """
+    device = get_device(overlay, device_id)
+    if device is None:
+        raise UnknownDevice("no such device", device_id=device_id)
+    if tx.signer != device.attestation_key:
+        raise Unauthorized("signer is not the device's attestation key", signer=tx.signer)
+    if device.status != ACTIVE:
+        raise DeviceSuspended("device is not active", device_id=device_id)
+    # A suspended account receives nothing, issued certificates included (DESIGN §3).
+    validate_active_holder(overlay, device.owner_account)
+    return device
 
 
 def apply_attest(overlay: Overlay, tx: Tx, ctx: TxContext) -> None:
@@ -87,18 +182,13 @@ def apply_attest(overlay: Overlay, tx: Tx, ctx: TxContext) -> None:
 
     Raises
     ------
-    UnknownDevice, Unauthorized, DeviceSuspended, InvalidPeriod, BeforeProductionStart,
-    PeriodInFuture, PeriodOverlap, InvalidAmount, OverCapacity
+    UnknownDevice, Unauthorized, DeviceSuspended, AccountSuspended, InvalidPeriod,
+    BeforeProductionStart, PeriodInFuture, PeriodOverlap, InvalidAmount, OverCapacity,
+    MeterRegisterMismatch
     """
     body = tx.body
     assert isinstance(body, Attest)
-    device = get_device(overlay, body.device_id)
-    if device is None:
-        raise UnknownDevice("no such device", device_id=body.device_id)
-    if tx.signer != device.attestation_key:
-        raise Unauthorized("signer is not the device's attestation key", signer=tx.signer)
-    if device.status != ACTIVE:
-        raise DeviceSuspended("device is not active", device_id=body.device_id)
+    device = get_attesting_device(overlay, tx, body.device_id)
     validate_period(body, device, ctx)
     hour = body.period_start // 3600
     periods = get_periods(overlay, body.device_id, hour)
@@ -109,14 +199,12 @@ def apply_attest(overlay: Overlay, tx: Tx, ctx: TxContext) -> None:
                             start=body.period_start, end=body.period_end,
                             existing_start=clash[0], existing_end=clash[1])
     validate_energy(body, device)
-    serial_start = device.issued_wh
-    serial_end = serial_start + body.energy_wh
-    bundle_id = compute_bundle_id(device.device_id, serial_start, serial_end)
-    bundle = Bundle(bundle_id, device.device_id, serial_start, serial_end, body.period_start,
-                    body.period_end, device.owner_account, ACTIVE, tx.tx_id, ctx.height, b"",
-                    tx.tx_id, None)
-    put_record(overlay, bundle_key(bundle_id), bundle)
-    put_record(overlay, device_key(device.device_id), replace(device, issued_wh=serial_end))
+    validate_meter_register(body, device)
+    if body.register_end_wh is not None:
+        device = replace(device, last_register_wh=body.register_end_wh)
+    bundle = compute_new_bundle(device, body.period_start, body.period_end, body.energy_wh, tx,
+                                ctx)
+    write_issued(overlay, device, bundle)
     periods.append([body.period_start, body.period_end])
     periods.sort()
     overlay.put(periods_key(body.device_id, hour), encode_trusted(periods))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from greenchain.crypto.hashing import sha256
 from greenchain.crypto.merkle import merkle_root
@@ -19,6 +20,8 @@ from greenchain.ledger.context import TxContext
 from greenchain.ledger.transactions import apply_tx
 from greenchain.ledger.view import Overlay, StateView
 from greenchain.model.blocks import ZERO_HASH, Block, Commit, Header, make_block
+from greenchain.model.codes import CodeLists
+from greenchain.model.genesis import Genesis
 from greenchain.model.transactions import Tx
 
 
@@ -54,6 +57,23 @@ class BlockEnv:
     """False in catch-up: the quorum that committed the block checked them (DESIGN §7)."""
     genesis_validators: tuple[bytes, ...] = ()
     """Validator keys of genesis (the set of each height is in the state from there on)."""
+    code_lists: CodeLists | None = None
+    """Genesis code lists (None: codes are not checked; see `block_env_from_genesis`)."""
+
+
+def block_env_from_genesis(genesis: Genesis, **changes: Any) -> BlockEnv:
+    """Return the `BlockEnv` of a chain: everything genesis decides, nothing left out.
+
+    Parameters
+    ----------
+    genesis:
+        The parsed genesis document.
+    **changes:
+        Other `BlockEnv` fields (`verified`, `check_signatures`).
+    """
+    return BlockEnv(genesis.chain_id, frozenset(p.pubkey for p in genesis.issuing_bodies),
+                    genesis.expiry_s, genesis_validators=genesis.validator_keys,
+                    code_lists=genesis.code_lists, **changes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,9 +90,13 @@ class BlockResult:
     """App hash after the block."""
 
 
-def _tx_context(env: BlockEnv, height: int, time_ms: int) -> TxContext:
+def compute_tx_context(env: BlockEnv, height: int, time_ms: int) -> TxContext:
+    """Return the context transactions of height `height` at UTC ms `time_ms` run in.
+
+    The mempool's admission context is this with the node's clock plus the allowed skew.
+    """
     return TxContext(env.chain_id, height, time_ms, env.issuing_bodies, env.expiry_s,
-                     env.genesis_validators)
+                     env.genesis_validators, env.code_lists)
 
 
 def check_tx_signature(tx: Tx, env: BlockEnv) -> None:
@@ -130,7 +154,7 @@ def apply_block(view: StateView, block: Block, tip: ChainTip, env: BlockEnv) -> 
     if merkle_root([tx.raw for tx in block.txs]) != header.tx_root:
         raise BadHeader("tx_root does not match the transactions")
     overlay = Overlay(view)
-    ctx = _tx_context(env, header.height, header.timestamp_ms)
+    ctx = compute_tx_context(env, header.height, header.timestamp_ms)
     for position, tx in enumerate(block.txs):
         try:
             check_tx_signature(tx, env)
@@ -164,7 +188,7 @@ def build_block(view: StateView, candidates: Iterable[Tx], tip: ChainTip, env: B
     Candidates are assumed signature-checked (they come from the mempool).
     """
     overlay = Overlay(view)
-    ctx = _tx_context(env, tip.height + 1, time_ms)
+    ctx = compute_tx_context(env, tip.height + 1, time_ms)
     included: list[Tx] = []
     rejected: list[tuple[Tx, GreenChainError]] = []
     for tx in candidates:

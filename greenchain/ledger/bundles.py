@@ -3,6 +3,7 @@
 Moving a bundle's whole amount keeps the bundle (new owner or status). Moving part of it
 splits it: the moved piece takes the low serials ``[s, s + amount)``, the rest keeps
 ``[s + amount, e)``; the parent becomes ``split`` and both children name it as parent.
+An expired bundle (block time at or past its expiry date) no longer moves.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ from greenchain.errors import (
     AccountSuspended,
     AmountExceedsRemaining,
     BadTxBody,
+    BundleExpired,
     BundleNotActive,
     InvalidAmount,
     NotOwner,
     UnknownAccount,
     UnknownBundle,
 )
+from greenchain.ledger.codes import validate_code
 from greenchain.ledger.context import TxContext
 from greenchain.ledger.view import Overlay, bundle_key, get_account, get_bundle, put_record
 from greenchain.model.certificates import (
@@ -28,6 +31,8 @@ from greenchain.model.certificates import (
     Bundle,
     Retirement,
     compute_bundle_id,
+    compute_expiry_time_s,
+    is_expired_at,
 )
 from greenchain.model.transactions import Retire, Transfer, Tx
 
@@ -46,8 +51,17 @@ def validate_active_holder(overlay: Overlay, key: bytes) -> None:
         raise AccountSuspended("account is suspended", account=key)
 
 
-def validate_movable(overlay: Overlay, tx: Tx, bundle_id: bytes, amount_wh: int) -> Bundle:
-    """Check that the signer may move `amount_wh` of an active bundle it owns.
+def validate_not_expired(bundle: Bundle, ctx: TxContext) -> None:
+    """Raise `BundleExpired` if the block time reached the bundle's expiry (DESIGN §2)."""
+    if is_expired_at(bundle, ctx.time_ms, ctx.expiry_s):
+        raise BundleExpired("bundle has expired", bundle_id=bundle.bundle_id,
+                            expiry=compute_expiry_time_s(bundle, ctx.expiry_s),
+                            time_ms=ctx.time_ms)
+
+
+def validate_movable(overlay: Overlay, tx: Tx, ctx: TxContext, bundle_id: bytes,
+                     amount_wh: int) -> Bundle:
+    """Check that the signer may move `amount_wh` of an active, unexpired bundle it owns.
 
     Returns
     -------
@@ -56,8 +70,8 @@ def validate_movable(overlay: Overlay, tx: Tx, bundle_id: bytes, amount_wh: int)
 
     Raises
     ------
-    UnknownBundle, NotOwner, BundleNotActive, InvalidAmount, AmountExceedsRemaining,
-    UnknownAccount, AccountSuspended
+    UnknownBundle, NotOwner, BundleNotActive, BundleExpired, InvalidAmount,
+    AmountExceedsRemaining, UnknownAccount, AccountSuspended
     """
     bundle = get_bundle(overlay, bundle_id)
     if bundle is None:
@@ -68,6 +82,7 @@ def validate_movable(overlay: Overlay, tx: Tx, bundle_id: bytes, amount_wh: int)
     if bundle.status != ACTIVE:
         raise BundleNotActive(f"bundle is {bundle.status}", bundle_id=bundle_id,
                               status=bundle.status)
+    validate_not_expired(bundle, ctx)
     if amount_wh <= 0:
         raise InvalidAmount("amount must be a positive number of Wh", amount_wh=amount_wh)
     if amount_wh > bundle.quantity_wh:
@@ -103,12 +118,12 @@ def apply_transfer(overlay: Overlay, tx: Tx, ctx: TxContext) -> None:
 
     Raises
     ------
-    UnknownBundle, NotOwner, BundleNotActive, InvalidAmount, AmountExceedsRemaining,
-    UnknownAccount, AccountSuspended
+    UnknownBundle, NotOwner, BundleNotActive, BundleExpired, InvalidAmount,
+    AmountExceedsRemaining, UnknownAccount, AccountSuspended
     """
     body = tx.body
     assert isinstance(body, Transfer)
-    bundle = validate_movable(overlay, tx, body.bundle_id, body.amount_wh)
+    bundle = validate_movable(overlay, tx, ctx, body.bundle_id, body.amount_wh)
     # The receiver must be a known, active account (DESIGN §3).
     validate_active_holder(overlay, body.receiver)
     moved = move_low_serials(overlay, bundle, body.amount_wh, tx)
@@ -122,17 +137,20 @@ def apply_retire(overlay: Overlay, tx: Tx, ctx: TxContext) -> None:
     ------
     BadTxBody
         If the beneficiary is empty or the consumption period is empty.
-    UnknownBundle, NotOwner, BundleNotActive, InvalidAmount, AmountExceedsRemaining,
-    UnknownAccount, AccountSuspended
+    UnknownCountry
+        If the country of consumption is not in the genesis ``countries`` list.
+    UnknownBundle, NotOwner, BundleNotActive, BundleExpired, InvalidAmount,
+    AmountExceedsRemaining, UnknownAccount, AccountSuspended
     """
     body = tx.body
     assert isinstance(body, Retire)
-    bundle = validate_movable(overlay, tx, body.bundle_id, body.amount_wh)
+    bundle = validate_movable(overlay, tx, ctx, body.bundle_id, body.amount_wh)
     if not body.beneficiary.strip():
         raise BadTxBody("a retirement needs a beneficiary")
     if not 0 <= body.consumption_start < body.consumption_end:
         raise BadTxBody("consumption period must be non-empty",
                         start=body.consumption_start, end=body.consumption_end)
+    validate_code(ctx.code_lists, "countries", body.country)
     claim = Retirement(body.beneficiary, body.consumption_start, body.consumption_end,
                        body.purpose, body.country, tx.tx_id, ctx.height)
     moved = move_low_serials(overlay, bundle, body.amount_wh, tx)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from greenchain.model.codes import CodeLists
+
 
 @dataclass(frozen=True, slots=True)
 class TxContext:
@@ -24,3 +26,6 @@ class TxContext:
     """Certificate lifetime after the production period ends, or None (never)."""
     genesis_validators: tuple[bytes, ...] = ()
     """Validator keys of genesis: the set while no change is recorded in the state."""
+    code_lists: CodeLists | None = None
+    """The genesis code lists that registrations, imports and retirements are checked
+    against; None only for a caller that has not loaded them (no code is then checked)."""

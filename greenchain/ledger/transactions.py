@@ -17,14 +17,21 @@ from greenchain.errors import (
     BadTxBody,
     DeviceExists,
     ReplayedTransaction,
-    Unauthorized,
     UnknownAccount,
     UnknownDevice,
     UnknownTxType,
 )
 from greenchain.ledger.attest import apply_attest
 from greenchain.ledger.bundles import apply_retire, apply_transfer
+from greenchain.ledger.checks import validate_device_id, validate_issuing_body
+from greenchain.ledger.codes import (
+    resolve_market_zone,
+    validate_codes,
+    validate_emissions_factor,
+)
 from greenchain.ledger.context import TxContext
+from greenchain.ledger.imports import apply_import
+from greenchain.ledger.lifecycle import apply_export, apply_withdraw
 from greenchain.ledger.validators import apply_update_validators
 from greenchain.ledger.view import (
     Overlay,
@@ -36,7 +43,14 @@ from greenchain.ledger.view import (
     put_record,
     tx_index_key,
 )
-from greenchain.model.certificates import ACTIVE, SUSPENDED, Account, Device
+from greenchain.model.certificates import (
+    ACTIVE,
+    SUSPENDED,
+    Account,
+    Device,
+    compute_utc_date_s,
+    is_ext_device_id,
+)
 from greenchain.model.transactions import (
     RegisterAccount,
     RegisterDevice,
@@ -44,14 +58,6 @@ from greenchain.model.transactions import (
     SuspendDevice,
     Tx,
 )
-
-MAX_DEVICE_ID_LEN = 128
-
-
-def validate_issuing_body(tx: Tx, ctx: TxContext) -> None:
-    """Raise `Unauthorized` unless the signer is an issuing body from genesis."""
-    if tx.signer not in ctx.issuing_bodies:
-        raise Unauthorized(f"{tx.type} must be signed by an issuing body", signer=tx.signer)
 
 
 def apply_register_account(overlay: Overlay, tx: Tx, ctx: TxContext) -> None:
@@ -73,8 +79,11 @@ def apply_register_account(overlay: Overlay, tx: Tx, ctx: TxContext) -> None:
 
 
 def _validate_device_body(body: RegisterDevice) -> None:
-    if not 0 < len(body.device_id) <= MAX_DEVICE_ID_LEN or "\x00" in body.device_id:
-        raise BadTxBody("device id must be 1-128 characters without NUL")
+    validate_device_id(body.device_id)
+    # ext:<registry>:<device> ids are reserved for imported certificates (DESIGN §2).
+    if is_ext_device_id(body.device_id):
+        raise BadTxBody("device ids starting with 'ext:' are reserved for imports",
+                        device_id=body.device_id)
     if body.capacity_w <= 0:
         raise BadTxBody("capacity_w must be positive", capacity_w=body.capacity_w)
     if not -90_000_000 <= body.latitude_udeg <= 90_000_000:
@@ -83,6 +92,21 @@ def _validate_device_body(body: RegisterDevice) -> None:
         raise BadTxBody("longitude out of range", longitude_udeg=body.longitude_udeg)
     if body.production_start_s < 0 or body.production_start_s % 86400:
         raise BadTxBody("production start must be a UTC midnight in seconds")
+    if body.is_storage not in (0, 1):
+        raise BadTxBody("is_storage must be 0 or 1", is_storage=body.is_storage)
+    validate_emissions_factor(body.emissions_factor)
+
+
+def _device_codes(body: RegisterDevice) -> dict[str, str]:
+    """Return the codes a registration names, by code list, in checking order."""
+    return {
+        "energy_sources": body.energy_source,
+        "technologies": body.technology,
+        "countries": body.country,
+        "market_zones": resolve_market_zone(body.issue_market_zone, body.country),
+        "support": body.support_received,
+        "issuance_purposes": body.issuance_purpose,
+    }
 
 
 def apply_register_device(overlay: Overlay, tx: Tx, ctx: TxContext) -> None:
@@ -90,12 +114,16 @@ def apply_register_device(overlay: Overlay, tx: Tx, ctx: TxContext) -> None:
 
     Raises
     ------
-    Unauthorized, BadTxBody, DeviceExists, UnknownAccount, SmallOrderKey
+    Unauthorized, BadTxBody, UnknownCode, DeviceExists, UnknownAccount, SmallOrderKey
+        `UnknownCode` as its leaf for the list (energy source, technology, country,
+        market zone, support, issuance purpose) that does not hold the named code.
     """
     body = tx.body
     assert isinstance(body, RegisterDevice)
     validate_issuing_body(tx, ctx)
     _validate_device_body(body)
+    codes = _device_codes(body)
+    validate_codes(ctx.code_lists, codes)
     if get_device(overlay, body.device_id) is not None:
         raise DeviceExists("device id already registered", device_id=body.device_id)
     if get_account(overlay, body.owner_account) is None:
@@ -105,13 +133,15 @@ def apply_register_device(overlay: Overlay, tx: Tx, ctx: TxContext) -> None:
         body.device_id, body.device_name, body.attestation_key, body.owner_account,
         body.capacity_w, body.energy_source, body.technology, body.country,
         body.latitude_udeg, body.longitude_udeg, body.production_start_s, tx.signer,
-        ACTIVE, 0, ctx.height,
+        ACTIVE, 0, ctx.height, codes["market_zones"], body.connected_grid_identification,
+        body.support_received, body.is_storage, body.issuance_purpose, body.emissions_factor,
+        compute_utc_date_s(ctx.time_ms), None,
     )
     put_record(overlay, device_key(body.device_id), device)
 
 
 def apply_suspend_device(overlay: Overlay, tx: Tx, ctx: TxContext) -> None:
-    """Suspend a device: it can no longer attest (DESIGN §3).
+    """Suspend a device: it can no longer attest, nor receive imports (DESIGN §3).
 
     Raises
     ------
@@ -151,6 +181,9 @@ APPLY: dict[str, Callable[[Overlay, Tx, TxContext], None]] = {
     "suspend_device": apply_suspend_device,
     "suspend_account": apply_suspend_account,
     "update_validators": apply_update_validators,
+    "withdraw": apply_withdraw,
+    "export": apply_export,
+    "import": apply_import,
 }
 
 

@@ -6,6 +6,8 @@ State keys (version byte 1 first, then a one-letter kind):
 - ``0x01 b`` + bundle id -> Bundle
 - ``0x01 p`` + encode([device_id, hour]) -> sorted [[start, end], ...] attested in that UTC hour
 - ``0x01 t`` + tx id -> [height, position] (the tx index)
+- ``0x01 i`` + synthetic device id (UTF-8, ``ext:<registry>:<device>``) -> sorted, merged
+  [[ext_start, ext_end], ...]: the external serial ranges imported from that device
 - ``0x01 v`` + be64(activation height) -> [sorted validator keys, previous activation
   height (0 = genesis), tx id of the update_validators]: one record per set change
 - ``0x01 V`` -> activation height of the latest change (absent: the genesis set holds);
@@ -30,6 +32,7 @@ DEVICE = STATE_VERSION + b"d"
 BUNDLE = STATE_VERSION + b"b"
 PERIODS = STATE_VERSION + b"p"
 TX_INDEX = STATE_VERSION + b"t"
+IMPORTS = STATE_VERSION + b"i"
 VALSET = STATE_VERSION + b"v"
 VALSET_HEAD = STATE_VERSION + b"V"
 SMT_NODE = b"\x02n"
@@ -124,6 +127,11 @@ def periods_key(device_id: str, hour: int) -> bytes:
     return PERIODS + encode_trusted([device_id, hour])
 
 
+def imports_key(device_id: str) -> bytes:
+    """State key of the external ranges imported under synthetic device `device_id`."""
+    return IMPORTS + device_id.encode()
+
+
 def tx_index_key(tx_id: bytes) -> bytes:
     """State key of a transaction's [height, position]."""
     return TX_INDEX + tx_id
@@ -147,6 +155,12 @@ def get_bundle(view: StateView, bundle_id: bytes) -> Bundle | None:
 def get_periods(view: StateView, device_id: str, hour: int) -> list[list[int]]:
     """Return the sorted [start, end] periods attested for a device in one UTC hour."""
     raw = view.get(periods_key(device_id, hour))
+    return [] if raw is None else list(decode_trusted(raw))
+
+
+def get_imported_ranges(view: StateView, device_id: str) -> list[list[int]]:
+    """Return the sorted, merged [ext_start, ext_end] ranges imported under `device_id`."""
+    raw = view.get(imports_key(device_id))
     return [] if raw is None else list(decode_trusted(raw))
 
 

@@ -1,4 +1,7 @@
-"""The genesis document (`genesis.json`): chain id, validators and issuing bodies.
+"""The genesis document (`genesis.json`).
+
+It holds the chain id, the validators, the issuing bodies with their details, the expiry
+policy and the registry's code lists (`greenchain.model.codes`).
 
 A verifier needs nothing else to check a proof offline (DESIGN §8). The genesis hash is
 SHA-256 of the canonical msgpack of `Genesis.to_fields()`; it seeds the app_hash chain
@@ -17,6 +20,7 @@ from greenchain.codec import encode
 from greenchain.crypto.hashing import sha256
 from greenchain.crypto.signing import validate_public_key
 from greenchain.errors import ConfigError, GreenChainError
+from greenchain.model.codes import CodeLists, code_lists_from_json, code_lists_to_json
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +34,16 @@ class Party:
 
 
 @dataclass(frozen=True, slots=True)
+class IssuingBody(Party):
+    """An issuing body (registry) listed in genesis, with its details (EN 16325)."""
+
+    country: str
+    """ISO 3166-1 alpha-2 country of the issuing body's domain (in the ``countries`` list)."""
+    registry_id: str
+    """Identifier of the registry, e.g. its AIB hub code; unique in the genesis."""
+
+
+@dataclass(frozen=True, slots=True)
 class Genesis:
     """A parsed, checked genesis document."""
 
@@ -39,10 +53,12 @@ class Genesis:
     """UTC milliseconds; the first block must be later."""
     validators: tuple[Party, ...]
     """Initial validators, ordered by public key bytes (DESIGN §1)."""
-    issuing_bodies: tuple[Party, ...]
+    issuing_bodies: tuple[IssuingBody, ...]
     """Registries allowed to register accounts and devices."""
     expiry_s: int | None
     """Certificate lifetime after the end of its production period, or None (never)."""
+    code_lists: CodeLists
+    """Codes a device registration or an import may name (DESIGN §2)."""
 
     def to_fields(self) -> list[Any]:
         """Return the canonical array form hashed into `genesis_hash`."""
@@ -50,8 +66,9 @@ class Genesis:
             self.chain_id,
             self.genesis_time_ms,
             [[p.name, p.pubkey] for p in self.validators],
-            [[p.name, p.pubkey] for p in self.issuing_bodies],
+            [[p.name, p.pubkey, p.country, p.registry_id] for p in self.issuing_bodies],
             self.expiry_s,
+            self.code_lists.to_fields(),
         ]
 
     @property
@@ -64,7 +81,7 @@ class Genesis:
         """Validator public keys in order."""
         return tuple(p.pubkey for p in self.validators)
 
-    def issuing_body(self, pubkey: bytes) -> Party | None:
+    def issuing_body(self, pubkey: bytes) -> IssuingBody | None:
         """Return the issuing body with `pubkey`, or None."""
         return next((p for p in self.issuing_bodies if p.pubkey == pubkey), None)
 
@@ -80,13 +97,32 @@ def _party(item: Any, what: str) -> Party:
     return Party(item["name"], pubkey)
 
 
+def _issuing_body(item: Any, code_lists: CodeLists) -> IssuingBody:
+    party = _party(item, "issuing body")
+    country, registry_id = item.get("country"), item.get("registry_id")
+    if not isinstance(country, str) or not code_lists.has("countries", country):
+        raise ConfigError(f"issuing body {party.name!r} needs a country from the countries "
+                          "code list")
+    if not isinstance(registry_id, str) or not registry_id.strip():
+        raise ConfigError(f"issuing body {party.name!r} needs a registry_id")
+    return IssuingBody(party.name, party.pubkey, country, registry_id)
+
+
+def _check_issuing_bodies(bodies: tuple[IssuingBody, ...]) -> None:
+    if len({b.pubkey for b in bodies}) != len(bodies):
+        raise ConfigError("genesis lists an issuing body key twice")
+    if len({b.registry_id for b in bodies}) != len(bodies):
+        raise ConfigError("genesis lists a registry_id twice")
+
+
 def genesis_from_json(doc: Any) -> Genesis:
     """Parse and check a genesis document given as parsed JSON.
 
     Raises
     ------
     ConfigError
-        On a missing field, a bad key, no validators, or duplicate keys.
+        On a missing field, a bad key, no validators, duplicate keys or registry ids, a
+        bad code list, or an issuing body without a listed country or a registry id.
     """
     if not isinstance(doc, dict):
         raise ConfigError("genesis must be a JSON object")
@@ -94,17 +130,19 @@ def genesis_from_json(doc: Any) -> Genesis:
         chain_id, time_ms = doc["chain_id"], doc["genesis_time_ms"]
         validators = sorted((_party(v, "validator") for v in doc["validators"]),
                             key=lambda p: p.pubkey)
-        bodies = tuple(_party(v, "issuing body") for v in doc["issuing_bodies"])
-    except (KeyError, TypeError) as exc:
+        code_lists = code_lists_from_json(doc["code_lists"])
+        bodies = tuple(_issuing_body(v, code_lists) for v in doc["issuing_bodies"])
+    except (KeyError, TypeError, AttributeError) as exc:
         raise ConfigError(f"genesis is missing a field: {exc}") from exc
+    _check_issuing_bodies(bodies)
     expiry = doc.get("expiry_s")
     if not isinstance(chain_id, str) or not chain_id or not isinstance(time_ms, int):
         raise ConfigError("genesis chain_id must be text and genesis_time_ms an integer")
     if not validators or len({p.pubkey for p in validators}) != len(validators):
         raise ConfigError("genesis needs at least one validator and no duplicate keys")
-    if expiry is not None and (not isinstance(expiry, int) or expiry <= 0):
+    if expiry is not None and (type(expiry) is not int or expiry <= 0):
         raise ConfigError("genesis expiry_s must be a positive integer or null")
-    return Genesis(chain_id, time_ms, tuple(validators), bodies, expiry)
+    return Genesis(chain_id, time_ms, tuple(validators), bodies, expiry, code_lists)
 
 
 def genesis_to_json(genesis: Genesis) -> dict[str, Any]:
@@ -114,9 +152,11 @@ def genesis_to_json(genesis: Genesis) -> dict[str, Any]:
         "genesis_time_ms": genesis.genesis_time_ms,
         "validators": [{"name": p.name, "pubkey": p.pubkey.hex()} for p in genesis.validators],
         "issuing_bodies": [
-            {"name": p.name, "pubkey": p.pubkey.hex()} for p in genesis.issuing_bodies
+            {"name": p.name, "pubkey": p.pubkey.hex(), "country": p.country,
+             "registry_id": p.registry_id} for p in genesis.issuing_bodies
         ],
         "expiry_s": genesis.expiry_s,
+        "code_lists": code_lists_to_json(genesis.code_lists),
     }
 
 

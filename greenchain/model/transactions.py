@@ -16,7 +16,11 @@ from greenchain.codec import decode, encode, encode_trusted
 from greenchain.crypto.hashing import sha256
 from greenchain.crypto.keys import KeyPair
 from greenchain.errors import Malformed, TooLarge, UnknownTxType
+from greenchain.model.codes import DEFAULT_ISSUANCE_PURPOSE, DEFAULT_SUPPORT
 from greenchain.model.fields import from_fields, to_fields
+from greenchain.model.lifecycle_txs import Export as Export  # re-exported tx bodies
+from greenchain.model.lifecycle_txs import Import as Import
+from greenchain.model.lifecycle_txs import Withdraw as Withdraw
 from greenchain.params import MAX_TX_BYTES, TX_DOMAIN, VALSET_DOMAIN
 
 
@@ -56,6 +60,18 @@ class RegisterDevice:
     """Longitude in microdegrees (WGS-84)."""
     production_start_s: int
     """Production start date declared by the issuing body, UTC seconds of midnight."""
+    issue_market_zone: str = ""
+    """Market (bidding) zone, e.g. ``FR``; empty means the zone named like `country`."""
+    connected_grid_identification: str = ""
+    """Grid connection point identification (e.g. an EIC code); may be empty."""
+    support_received: str = DEFAULT_SUPPORT
+    """Support code (genesis ``support`` list), e.g. ``none``."""
+    is_storage: int = 0
+    """1 for a storage device, else 0 (an int: no booleans in consensus data)."""
+    issuance_purpose: str = DEFAULT_ISSUANCE_PURPOSE
+    """Purpose of issuance (genesis ``issuance_purposes``), e.g. ``disclosure``."""
+    emissions_factor: int | None = None
+    """Emissions factor of the output, gCO2e/MWh (>= 0), or None if not declared."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +86,10 @@ class Attest:
     """End of the production period, UTC seconds (exclusive)."""
     energy_wh: int
     """Net generation in whole Wh, rounded down (EnergyTag)."""
+    register_start_wh: int | None = None
+    """Cumulative meter register reading at the period start, Wh; None if not given."""
+    register_end_wh: int | None = None
+    """Cumulative meter register reading at the period end, Wh; None if not given."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +170,7 @@ class UpdateValidators:
 
 Body = (
     RegisterAccount | RegisterDevice | Attest | Transfer | Retire | SuspendDevice
-    | SuspendAccount | UpdateValidators
+    | SuspendAccount | UpdateValidators | Withdraw | Export | Import
 )
 
 BODY_TYPES: dict[str, type[Any]] = {
@@ -162,6 +182,9 @@ BODY_TYPES: dict[str, type[Any]] = {
     "suspend_device": SuspendDevice,
     "suspend_account": SuspendAccount,
     "update_validators": UpdateValidators,
+    "withdraw": Withdraw,
+    "export": Export,
+    "import": Import,
 }
 TYPE_OF_BODY: dict[type[Any], str] = {cls: name for name, cls in BODY_TYPES.items()}
 

@@ -85,7 +85,12 @@ async def sync_from(session: aiohttp.ClientSession, service: NodeService, url: s
             return committed
         for raw, commit in items:
             try:
-                service.apply_fetched(decode_block(raw), commit)
+                block = decode_block(raw)
+                if block.header.height <= service.tip.height:
+                    # Consensus committed this height while the page was in flight: the
+                    # peer did nothing wrong, we already have the block.
+                    continue
+                service.apply_fetched(block, commit)
             except GreenChainError as exc:
                 raise PeerMisbehaved(f"peer served an invalid block: {exc.message}", url=url,
                                 height=service.tip.height + 1) from exc

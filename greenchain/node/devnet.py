@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from greenchain.crypto.keys import KeyPair, key_from_seed, save_key
-from greenchain.model.genesis import Genesis, Party
+from greenchain.model.codes import EECS_CODE_LISTS
+from greenchain.model.genesis import Genesis, IssuingBody, Party
 from greenchain.node.config import render_config
 from greenchain.node.signstate import init_sign_state
 
@@ -21,6 +22,9 @@ DEV_CHAIN_ID = "greenchain-dev-1"
 DEV_GENESIS_TIME_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 DEV_BASE_PORT = 26600
 SEED_PREFIX = "greenchain-dev-insecure/"
+DEV_ISSUER_NAME = "GreenChain Dev Registry"
+DEV_ISSUER_COUNTRY = "FR"
+DEV_REGISTRY_ID = "GC-DEV"
 
 
 def dev_key(role: str) -> KeyPair:
@@ -30,11 +34,17 @@ def dev_key(role: str) -> KeyPair:
 
 def dev_genesis(n_validators: int = 4, chain_id: str = DEV_CHAIN_ID,
                 genesis_time_ms: int = DEV_GENESIS_TIME_MS) -> Genesis:
-    """Return the dev genesis: `n_validators` validators and one issuing body, no expiry."""
+    """Return the dev genesis: `n_validators` validators and one issuing body.
+
+    No expiry (`expiry_s` null: the sample data is from 2015) and the EECS code lists
+    GreenChain ships (`greenchain.model.codes.EECS_CODE_LISTS`).
+    """
     validators = sorted((Party(f"node{i}", dev_key(f"validator-{i}").public)
                          for i in range(n_validators)), key=lambda p: p.pubkey)
-    issuer = Party("GreenChain Dev Registry", dev_key("issuer").public)
-    return Genesis(chain_id, genesis_time_ms, tuple(validators), (issuer,), None)
+    issuer = IssuingBody(DEV_ISSUER_NAME, dev_key("issuer").public, DEV_ISSUER_COUNTRY,
+                         DEV_REGISTRY_ID)
+    return Genesis(chain_id, genesis_time_ms, tuple(validators), (issuer,), None,
+                   EECS_CODE_LISTS)
 
 
 @dataclass(frozen=True, slots=True)

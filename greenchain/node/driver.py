@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -44,7 +45,7 @@ from greenchain.consensus.safety import LastSigned
 from greenchain.crypto.hashing import sha256
 from greenchain.crypto.keys import KeyPair
 from greenchain.errors import GreenChainError
-from greenchain.model.blocks import Proposal, Vote, proposal_to_fields
+from greenchain.model.blocks import Proposal, Vote, make_vote, proposal_to_fields
 from greenchain.model.fields import to_fields
 from greenchain.node.service import NodeService
 from greenchain.node.signstate import save_sign_state
@@ -70,6 +71,13 @@ class ConsensusDriver:
         Sends a signed proposal or vote to every peer.
     silent_until_height:
         With ``--recover-sign-state``: sign nothing before this height is reached.
+
+    Attributes
+    ----------
+    test_equivocate:
+        TEST ONLY (fault-injection harness, ``node run --test-equivocate``): after each
+        vote it casts, also sign and broadcast a conflicting vote for a random hash,
+        bypassing the sign-state. Never set on a real validator.
     """
 
     def __init__(self, service: NodeService, key: KeyPair | None, sign_state_path: Path,
@@ -87,6 +95,7 @@ class ConsensusDriver:
         self.running = False
         self.start_pending = False
         self.last_block_s = service.clock()
+        self.test_equivocate = False
         service.on_commit_hooks.append(lambda block: self._after_commit())
 
     @property
@@ -118,12 +127,25 @@ class ConsensusDriver:
 
     def on_message(self, message: Proposal | Vote) -> None:
         """Feed a proposal or vote from a peer (the machine checks signatures)."""
-        if message.height != self.state.height:
+        # Height + 1 goes in too: the machine keeps it and replays it after the commit.
+        if not self.state.height <= message.height <= self.state.height + 1:
+            return
+        if self._is_known(message):
             return
         if isinstance(message, Proposal):
             self.feed(ProposalReceived(message))
         else:
             self.feed(VoteReceived(message))
+
+    def _is_known(self, message: Proposal | Vote) -> bool:
+        # A re-gossiped copy of a message the machine holds: skip its signature check.
+        if message.height != self.state.height:
+            return False
+        if isinstance(message, Proposal):
+            known = self.state.proposals.get(message.round)
+            return known is not None and known.signature == message.signature
+        bucket = self.state.votes.buckets.get((message.vote_type, message.round), {})
+        return bucket.get((message.validator, message.block_hash)) == message
 
     def maybe_start(self) -> None:
         """Start round 0 when the pool is non-empty or the heartbeat is due (DESIGN §6)."""
@@ -142,10 +164,19 @@ class ConsensusDriver:
         delay = 0.0 if len(self.service.mempool) >= MAX_BLOCK_TXS else BATCH_DELAY_S
         asyncio.get_running_loop().call_later(delay, self.maybe_start)
 
-    def regossip(self) -> None:
-        """Re-send this validator's signed messages of the current height (loss recovery)."""
-        for message in own_messages(self.config, self.state):
-            self.broadcast(message)
+    def to_resend(self) -> list[Proposal | Vote]:
+        """Return what to re-send periodically: own proposals and every vote held.
+
+        Votes of other validators are relayed too. Algorithm 1 of arXiv:1807.04938 is
+        live only if a message a correct validator received reaches every correct one
+        (its §2 gossip); re-sending only our own votes broke that: a prevote whose author
+        crashed right after sending it never reached the validators that had missed it,
+        so the polka that locked two validators stayed unprovable to the other two and
+        the height halted for good. Each vote is signed by its author: relaying needs
+        no trust. Blocks travel in proposals, and a locked value is re-proposed.
+        """
+        mine = [m for m in own_messages(self.config, self.state) if isinstance(m, Proposal)]
+        return [*mine, *self.state.votes.all_votes()]
 
     def reset_to_tip(self) -> None:
         """Move the machine to the height after the tip (after catch-up commits)."""
@@ -165,6 +196,8 @@ class ConsensusDriver:
                 action.height, action.round, action.step, action.block_hash))
         elif isinstance(action, Broadcast):
             self.broadcast(action.message)
+            if self.test_equivocate and isinstance(action.message, Vote):
+                self._equivocate(action.message)
         elif isinstance(action, ScheduleTimeout):
             event = TimeoutFired(action.height, action.round, action.step)
             asyncio.get_running_loop().call_later(action.delay_s, self.feed, event)
@@ -176,6 +209,14 @@ class ConsensusDriver:
             self.service.commit(action.block, action.commit)
         elif isinstance(action, EvidenceFound):
             self._store_evidence(action)
+
+    def _equivocate(self, vote: Vote) -> None:
+        # TEST ONLY: a Byzantine validator for the chaos harness. The conflicting copy
+        # deliberately skips may_sign and the sign-state file.
+        key = self.signing_config.key
+        assert key is not None
+        self.broadcast(make_vote(key, self.service.genesis.chain_id, vote.vote_type,
+                                 vote.height, vote.round, os.urandom(32)))
 
     def _build(self, action: BuildBlock) -> None:
         key = self.signing_config.key

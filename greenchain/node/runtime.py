@@ -2,7 +2,7 @@
 
 `NodeRuntime` implements the peer routes' callbacks (`PeerHandler`) and runs the
 background loops: transaction gossip batching, catch-up polling, the start/heartbeat
-tick and the re-gossip of this validator's own votes.
+tick and the periodic re-send of the height's votes (own and relayed) and own proposals.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from greenchain.node.service import NodeService
 from greenchain.node.signstate import load_sign_state
 from greenchain.p2p.client import PeerLink, split_tx_batches
 from greenchain.p2p.messages import PeerMessage, TxBatch, encode_blocks, encode_message
-from greenchain.params import MAX_BODY_BYTES
+from greenchain.params import MAX_BLOCK_TXS, MAX_BODY_BYTES
 from greenchain.store.chain import ChainStore
 
 log = logging.getLogger("greenchain.node")
@@ -35,6 +35,7 @@ CATCHUP_INTERVAL_S = 1.0
 TICK_S = 0.25
 REGOSSIP_S = 1.0
 INBOX_LIMIT = 10_000
+PENDING_RESEND_S = 2.0
 
 
 class NodeRuntime:
@@ -106,6 +107,17 @@ class NodeRuntime:
         data = encode_message(message)
         for link in self.links:
             link.send(data)
+
+    def resend_known(self) -> None:
+        """Re-send own proposals and every vote held for the height (loss recovery).
+
+        Each link keeps only the latest snapshot and sends it after fresh messages, so
+        re-sends never accumulate behind a slow peer (they used to share the vote queue,
+        and the backlog grew with every round until rounds could no longer complete).
+        """
+        datas = [encode_message(message) for message in self.driver.to_resend()]
+        for link in self.links:
+            link.resend(datas)
 
     def relay_txs(self, raws: list[bytes]) -> None:
         """Queue admitted transactions for the next gossip batch."""
@@ -218,6 +230,22 @@ class NodeRuntime:
                 self.driver.silent_until_height = self.service.tip.height + 2
                 self.recovering = False
 
+    def resend_pending(self) -> None:
+        """Re-gossip the oldest pending transactions while the height makes no progress.
+
+        A peer may have lost a batch (timeout, restart); if the proposer lacks the
+        transactions, its pool stays empty and it never starts the height. Re-sending
+        what the next block would take is idempotent (receivers dedup by tx id).
+        """
+        stalled = self.service.clock() - self.driver.last_block_s >= PENDING_RESEND_S
+        if not stalled or not len(self.service.mempool):
+            return
+        pending = self.service.mempool.candidates(MAX_BLOCK_TXS, MAX_BODY_BYTES)
+        for batch in split_tx_batches([tx.raw for tx in pending]):
+            data = encode_message(batch)
+            for link in self.links:
+                link.send(data, urgent=False)
+
     async def _tick_loop(self) -> None:
         since_regossip = 0.0
         while True:
@@ -226,4 +254,5 @@ class NodeRuntime:
             since_regossip += TICK_S
             if since_regossip >= REGOSSIP_S and self.driver.state.started:
                 since_regossip = 0.0
-                self.driver.regossip()
+                self.resend_known()
+                self.resend_pending()

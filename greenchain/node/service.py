@@ -15,7 +15,13 @@ from typing import Any
 from greenchain.consensus.quorum import proposer_for, verify_commit
 from greenchain.crypto.smt import EMPTY_ROOT
 from greenchain.errors import BadHeader, GreenChainError
-from greenchain.ledger.blocks import BlockEnv, BlockResult, BuiltBlock, ChainTip, apply_block
+from greenchain.ledger.blocks import (
+    BlockResult,
+    BuiltBlock,
+    ChainTip,
+    apply_block,
+    block_env_from_genesis,
+)
 from greenchain.ledger.blocks import build_block as ledger_build_block
 from greenchain.ledger.validators import get_validators
 from greenchain.ledger.view import get_tx_location
@@ -23,7 +29,14 @@ from greenchain.mempool import Mempool
 from greenchain.model.blocks import ZERO_HASH, Block, Commit
 from greenchain.model.genesis import Genesis
 from greenchain.model.transactions import decode_tx
-from greenchain.params import MAX_BLOCK_BYTES, MAX_BLOCK_TXS, MAX_CLOCK_SKEW_S, REJECTED_TTL_S
+from greenchain.params import (
+    BUILD_BUDGET_S,
+    MAX_BLOCK_BYTES,
+    MAX_BLOCK_TXS,
+    MAX_CLOCK_SKEW_S,
+    MIN_BLOCK_TXS,
+    REJECTED_TTL_S,
+)
 from greenchain.store.chain import ChainStore
 
 RECENT_LIMIT = 200_000
@@ -74,13 +87,15 @@ class NodeService:
         self.validators = self.validators_at(self.tip.height + 1)
         """The validator set of the height being decided (tip + 1), ordered by key."""
         self.last_commit: Commit | None = store.get_commit(self.tip.height)
-        self.env = BlockEnv(genesis.chain_id, frozenset(p.pubkey for p in genesis.issuing_bodies),
-                            genesis.expiry_s, genesis_validators=genesis.validator_keys)
+        self.env = block_env_from_genesis(genesis)
         self.mempool = Mempool(store, genesis.chain_id, self.env.issuing_bodies,
                                genesis.expiry_s, self.tip.height + 1,
-                               genesis_validators=genesis.validator_keys)
+                               genesis_validators=genesis.validator_keys,
+                               code_lists=genesis.code_lists)
         self.recent: OrderedDict[bytes, tuple[str, GreenChainError, float]] = OrderedDict()
         self.results: dict[bytes, BlockResult] = {}
+        self.build_rate: float | None = None
+        """Transactions per second of the last block builds (EWMA), or None."""
         self.on_commit_hooks: list[Callable[[Block], None]] = []
 
     def validators_at(self, height: int) -> tuple[bytes, ...]:
@@ -142,16 +157,36 @@ class NodeService:
         """Timestamp for a new block: now, but strictly after the parent."""
         return max(self.now_ms(), self.tip.time_ms + 1)
 
+    def block_tx_limit(self) -> int:
+        """Return how many transactions the next block may take.
+
+        Sized so that building it takes about BUILD_BUDGET_S at the rate measured on the
+        last blocks (validators need about as long to check it), between MIN_BLOCK_TXS
+        and MAX_BLOCK_TXS: a loaded machine makes smaller blocks instead of rounds that
+        time out again and again.
+        """
+        if self.build_rate is None:
+            return MAX_BLOCK_TXS
+        return max(MIN_BLOCK_TXS, min(MAX_BLOCK_TXS, int(self.build_rate * BUILD_BUDGET_S)))
+
     def build_block(self, round_: int, proposer: bytes) -> BuiltBlock:
         """Build the next block from the pool (the proposer's job)."""
-        candidates = self.mempool.candidates(MAX_BLOCK_TXS, MAX_BLOCK_BYTES)
+        candidates = self.mempool.candidates(self.block_tx_limit(), MAX_BLOCK_BYTES)
+        started = time.perf_counter()
         built = ledger_build_block(self.store, candidates, self.tip, self.env, proposer, round_,
                                    self.block_time_ms(), self.last_commit)
+        self._measure_build(len(candidates), time.perf_counter() - started)
         for tx, error in built.rejected:
             self.mempool.pending.pop(tx.tx_id, None)
             self._remember(tx.tx_id, "rejected", error)
         self.results[built.block.block_hash] = built.result
         return built
+
+    def _measure_build(self, count: int, seconds: float) -> None:
+        if count < MIN_BLOCK_TXS or seconds <= 0:
+            return
+        rate = count / seconds
+        self.build_rate = rate if self.build_rate is None else 0.5 * self.build_rate + 0.5 * rate
 
     def check_block(self, block: Block) -> BlockResult:
         """Validate a proposed block on top of the tip (DESIGN §5, §6).

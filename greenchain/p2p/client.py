@@ -29,7 +29,9 @@ class PeerLink:
 
     Consensus messages (proposals, votes) go out before transaction batches, so a
     backlog of gossip never delays a vote. A failed send is dropped, not retried: the
-    node re-gossips its own votes, and catch-up covers missed blocks.
+    node re-gossips its own votes, and catch-up covers missed blocks. Re-gossip is held
+    apart (`resend`): only its latest snapshot is kept, sent after fresh messages, so
+    periodic re-sends never pile up behind a slow peer and delay a new vote.
     """
 
     def __init__(self, url: str, session: aiohttp.ClientSession) -> None:
@@ -37,6 +39,7 @@ class PeerLink:
         self.session = session
         self.urgent: deque[bytes] = deque(maxlen=QUEUE_LIMIT)
         self.bulk: deque[bytes] = deque(maxlen=QUEUE_LIMIT)
+        self.again: deque[bytes] = deque()
         self.ready = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
         self.failures = 0
@@ -57,13 +60,25 @@ class PeerLink:
         (self.urgent if urgent else self.bulk).append(data)
         self.ready.set()
 
+    def resend(self, datas: list[bytes]) -> None:
+        """Replace the re-sends not yet sent with `datas` (after fresh urgent, before bulk)."""
+        self.again = deque(datas)
+        if datas:
+            self.ready.set()
+
+    def _next(self) -> bytes:
+        for queue in (self.urgent, self.again, self.bulk):
+            if queue:
+                return queue.popleft()
+        raise IndexError("nothing to send")
+
     async def _run(self) -> None:
         timeout = aiohttp.ClientTimeout(total=SEND_TIMEOUT_S)
         while True:
-            if not self.urgent and not self.bulk:
+            if not self.urgent and not self.again and not self.bulk:
                 self.ready.clear()
                 await self.ready.wait()
-            data = self.urgent.popleft() if self.urgent else self.bulk.popleft()
+            data = self._next()
             try:
                 async with self.session.post(f"{self.url}/p2p/msg", data=data,
                                              timeout=timeout) as response:
@@ -71,9 +86,6 @@ class PeerLink:
                 self.failures = 0
             except (TimeoutError, aiohttp.ClientError, OSError):
                 self.failures += 1
-                if self.failures > 3:
-                    # A dead peer: stale gossip is worthless once it is back.
-                    self.bulk.clear()
                 await asyncio.sleep(min(0.05 * self.failures, 1.0))
 
 
@@ -93,6 +105,20 @@ def split_tx_batches(raws: list[bytes], max_bytes: int = TX_BATCH_BYTES) -> list
     return batches
 
 
+async def read_limited(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """Read a response body to its end, stopping once it exceeds `limit` bytes.
+
+    ``StreamReader.read(n)`` returns as soon as *some* bytes are buffered, so one call
+    can return part of a body that arrives in several TCP segments.
+    """
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        body += chunk
+        if len(body) > limit:
+            break
+    return bytes(body)
+
+
 async def fetch_blocks(session: aiohttp.ClientSession, url: str, from_height: int,
                        limit: int) -> bytes:
     """GET ``/p2p/blocks`` from a peer and return the raw response body.
@@ -108,7 +134,7 @@ async def fetch_blocks(session: aiohttp.ClientSession, url: str, from_height: in
         async with session.get(target, timeout=timeout) as response:
             if response.status != 200:
                 raise PeerError(f"peer answered {response.status}", url=url)
-            body = await response.content.read(MAX_BODY_BYTES + 1)
+            body = await read_limited(response, MAX_BODY_BYTES)
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         raise PeerError(f"cannot fetch blocks from {url}: {exc!r}", url=url) from exc
     if len(body) > MAX_BODY_BYTES:

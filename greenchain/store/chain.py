@@ -10,14 +10,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from greenchain.codec import decode, encode
+from greenchain.codec import decode, decode_trusted, encode
 from greenchain.errors import StoreCorrupt
 from greenchain.ledger.blocks import BlockResult, ChainTip
-from greenchain.ledger.view import BUNDLE, get_bundle, get_tx_location
+from greenchain.ledger.view import BUNDLE, device_key, get_bundle, get_tx_location
 from greenchain.model.blocks import Block, Commit, decode_block, encode_block
-from greenchain.model.certificates import ACTIVE, SPLIT, Bundle
+from greenchain.model.certificates import Bundle, Device
 from greenchain.model.fields import from_fields, to_fields
 from greenchain.model.transactions import Retire, Transfer, Tx
+from greenchain.store.indexes import compute_index_writes, read_wh
 from greenchain.store.kv import KV
 from greenchain.store.schema import (
     BLOCK_HASH,
@@ -156,23 +157,29 @@ class ChainStore:
         self.kv.write_batch({EVIDENCE + validator + digest: encode(record)})
 
     def _index_writes(self, block: Block, result: BlockResult) -> dict[bytes, bytes | None]:
-        deletes: dict[bytes, bytes | None] = {}
-        puts: dict[bytes, bytes | None] = {}
+        """Return the query index writes of a block (schema ``0x04``; never in the app_hash)."""
+        changes = []
         for key, value in result.writes.items():
             if not key.startswith(BUNDLE) or value is None:
                 continue
-            new = from_fields(Bundle, decode(value))
-            old = self.get_bundle(new.bundle_id)
-            if old is not None and old.status == ACTIVE:
-                deletes[OWNER_INDEX + old.owner + old.bundle_id] = None
-            if new.status == ACTIVE:
-                puts[OWNER_INDEX + new.owner + new.bundle_id] = b""
-            if new.status != SPLIT:
-                serial_key = SERIAL_INDEX + device_prefix(new.device_id) + be64(new.serial_start)
-                puts[serial_key] = new.bundle_id
+            # The ledger's own writes of this block: already canonical, no need to re-check.
+            new = from_fields(Bundle, decode_trusted(value))
+            changes.append((self.get_bundle(new.bundle_id), new))
+        owners: dict[str, bytes | None] = {}
+
+        def device_owner(device_id: str) -> bytes | None:
+            # A device may be registered in the same block as its first attestation.
+            if device_id not in owners:
+                raw = result.writes.get(device_key(device_id)) or self.kv.get(
+                    device_key(device_id))
+                owners[device_id] = (None if raw is None
+                                     else from_fields(Device, decode_trusted(raw)).owner_account)
+            return owners[device_id]
+
+        writes = compute_index_writes(changes, device_owner,
+                                      lambda key: read_wh(self.kv.get(key)))
         for position, tx in enumerate(block.txs):
             if isinstance(tx.body, (Transfer, Retire)):
                 key = BUNDLE_HISTORY + tx.body.bundle_id + be64(block.header.height)
-                puts[key + be64(position)] = tx.tx_id
-        deletes.update(puts)
-        return deletes
+                writes[key + be64(position)] = tx.tx_id
+        return writes

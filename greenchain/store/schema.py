@@ -35,6 +35,32 @@ OWNER_INDEX = INDEX + b"O"
 """OWNER_INDEX + owner + bundle id -> b"" for each active bundle an account owns."""
 BUNDLE_HISTORY = INDEX + b"T"
 """BUNDLE_HISTORY + bundle id + height + position -> tx id of a tx that issued or moved it."""
+DEVICE_INDEX = INDEX + b"D"
+"""DEVICE_INDEX + device_prefix(device_id) + period_start (8 bytes) + bundle id -> b"".
+
+Every bundle of a device, whatever its status (split parents included), in order of its
+production period start (UTC seconds): serves queries by device and period."""
+PERIOD_INDEX = INDEX + b"P"
+"""PERIOD_INDEX + period_start (8 bytes) + bundle id -> b"" for every bundle (any device)."""
+STATUS_INDEX = INDEX + b"Z"
+"""STATUS_INDEX + text_prefix(status) + period_start (8 bytes) + bundle id -> b"".
+
+One entry per bundle, under its current stored status (``active``, ``split``, ...)."""
+RETIRED_INDEX = INDEX + b"R"
+"""RETIRED_INDEX + text_prefix(beneficiary) + period_start (8 bytes) + bundle id -> b"".
+
+Every retired bundle, under the beneficiary its retirement names (exact text)."""
+BALANCE_INDEX = INDEX + b"B"
+"""BALANCE_INDEX + owner + device_prefix(device_id) + month (``YYYY-MM``) -> Wh (8 bytes).
+
+Wh of the ACTIVE bundles an account holds, by device and UTC month of production;
+a key whose total falls to zero is deleted."""
+DEVICE_TOTALS = INDEX + b"W"
+"""DEVICE_TOTALS + device_prefix(device_id) + bucket (UTF-8) -> Wh (8 bytes).
+
+Wh of a device's leaf bundles (not split): bucket ``status:<status>`` per stored status,
+and ``moved`` for those whose owner is not the device's owner account (the first owner
+of every Wh the device issues); a key whose total falls to zero is deleted."""
 
 __all__ = [
     "ACCOUNT",
@@ -51,10 +77,17 @@ __all__ = [
     "SERIAL_INDEX",
     "OWNER_INDEX",
     "BUNDLE_HISTORY",
+    "DEVICE_INDEX",
+    "PERIOD_INDEX",
+    "STATUS_INDEX",
+    "RETIRED_INDEX",
+    "BALANCE_INDEX",
+    "DEVICE_TOTALS",
     "be64",
     "block_key",
     "commit_key",
     "device_prefix",
+    "text_prefix",
 ]
 
 
@@ -75,5 +108,14 @@ def commit_key(height: int) -> bytes:
 
 def device_prefix(device_id: str) -> bytes:
     """Return the device id as used in index keys (length-prefixed: no prefix clashes)."""
-    raw = device_id.encode()
+    return text_prefix(device_id)
+
+
+def text_prefix(text: str) -> bytes:
+    """Return `text` as used in index keys: 2-byte big-endian length, then its UTF-8.
+
+    The length prefix keeps one text's entries apart from those of a longer text that
+    starts with it (``ACME`` and ``ACME Ltd``).
+    """
+    raw = text.encode()
     return len(raw).to_bytes(2, "big") + raw

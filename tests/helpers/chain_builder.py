@@ -32,7 +32,8 @@ from greenchain.model.blocks import (
     make_vote,
 )
 from greenchain.model.certificates import compute_bundle_id
-from greenchain.model.genesis import Genesis, Party, genesis_to_json
+from greenchain.model.codes import EECS_CODE_LISTS
+from greenchain.model.genesis import Genesis, IssuingBody, Party, genesis_to_json
 from greenchain.model.transactions import (
     Attest,
     Body,
@@ -74,8 +75,9 @@ def make_genesis(validators: Sequence[KeyPair], issuers: Sequence[KeyPair] = (),
     seeds = {k.public: f"validator_{i}" for i, k in enumerate(validators)}
     parties = sorted((Party(seeds[k.public], k.public) for k in validators),
                      key=lambda p: p.pubkey)
-    bodies = tuple(Party(f"issuer_{i}", k.public) for i, k in enumerate(issuers or [key("issuer")]))
-    return Genesis(chain_id, time_ms, tuple(parties), bodies, None)
+    bodies = tuple(IssuingBody(f"issuer_{i}", k.public, "FR", f"GC-TEST-{i}")
+                   for i, k in enumerate(issuers or [key("issuer")]))
+    return Genesis(chain_id, time_ms, tuple(parties), bodies, None, EECS_CODE_LISTS)
 
 
 def make_commit(block: Block, keys: Iterable[KeyPair], chain_id: str = CHAIN_ID,
@@ -109,7 +111,8 @@ class ChainBuilder:
         self.issuer = key("issuer")
         self.genesis = make_genesis(self.validators, [self.issuer], chain_id)
         self.store = ChainStore(kv if kv is not None else MemoryKV())
-        self.env = BlockEnv(chain_id, frozenset({self.issuer.public}), None)
+        self.env = BlockEnv(chain_id, frozenset({self.issuer.public}), None,
+                            code_lists=self.genesis.code_lists)
         self.tip = ChainTip(0, ZERO_HASH, GENESIS_TIME_MS, EMPTY_ROOT,
                             self.genesis.genesis_hash)
         self.pending: list[Tx] = []

@@ -23,16 +23,20 @@ from greenchain.ledger.transactions import apply_tx
 from greenchain.ledger.view import MemoryState, Overlay, StateView
 from greenchain.model.blocks import PRECOMMIT, ZERO_HASH, Commit, CommitSig, make_vote
 from greenchain.model.certificates import Bundle
+from greenchain.model.codes import EECS_CODE_LISTS
 from greenchain.model.fields import to_fields
-from greenchain.model.genesis import Genesis, Party
+from greenchain.model.genesis import Genesis, IssuingBody, Party
 from greenchain.model.transactions import (
     Attest,
     Body,
+    Export,
+    Import,
     RegisterAccount,
     RegisterDevice,
     Retire,
     Transfer,
     Tx,
+    Withdraw,
     make_tx,
 )
 
@@ -60,9 +64,16 @@ NOW_MS = GENESIS_TIME_MS + 1000
 CAPACITY_W = 2_050_000
 WT1, WT2 = "WT1", "WT2"
 
+OTHER_ISSUER = key_from_seed("issuer-2")
+"""A second issuing body (a neighbouring registry on the same chain)."""
 GENESIS = Genesis(CHAIN_ID, GENESIS_TIME_MS, (Party("validator_0", VALIDATOR.public),),
-                  (Party("issuer", ISSUER.public),), None)
-ISSUING_BODIES = frozenset({ISSUER.public})
+                  (IssuingBody("issuer", ISSUER.public, "FR", "GC-TEST"),
+                   IssuingBody("issuer-2", OTHER_ISSUER.public, "GB", "GC-TEST-2")), None,
+                  EECS_CODE_LISTS)
+ISSUING_BODIES = frozenset(p.pubkey for p in GENESIS.issuing_bodies)
+CODE_LISTS = GENESIS.code_lists
+SHORT_EXPIRY_S = 3 * DAY_S
+"""The short expiry policy of the lifecycle tests: bundles of HOUR0 expire on 2015-03-04."""
 
 _nonces = itertools.count(1)
 
@@ -89,8 +100,30 @@ def register_device(device_id: str = WT1, owner: KeyPair = ALICE, *,
 
 
 def attest(device_id: str = WT1, start: int = HOUR0, end: int = HOUR0 + 600,
-           energy_wh: int = 1000) -> Attest:
-    return Attest(device_id, start, end, energy_wh)
+           energy_wh: int = 1000, register: tuple[int, int] | None = None) -> Attest:
+    if register is None:
+        return Attest(device_id, start, end, energy_wh)
+    return Attest(device_id, start, end, energy_wh, register[0], register[1])
+
+
+def withdraw(bundle_id: bytes, reason: str = "meter data correction") -> Withdraw:
+    return Withdraw(bundle_id, reason)
+
+
+def export(bundle_id: bytes, amount_wh: int, registry: str = "AIB-DE",
+           account: str = "DE-ACME-1") -> Export:
+    return Export(bundle_id, amount_wh, registry, account)
+
+
+def import_(ext_start: int = 0, ext_end: int = 500, *, owner: KeyPair = ALICE,
+            registry: str = "AIB-DE", device: str = "DE-WIND-7", start: int = HOUR0,
+            end: int = HOUR0 + 3600, country: str = "DE", zone: str = "DE-LU",
+            energy_source: str = "F01050100", technology: str = "T020002",
+            support: str = "none", purpose: str = "disclosure",
+            emissions_factor: int | None = 0) -> Import:
+    """Import external certificates [ext_start, ext_end) of an offshore wind farm in DE."""
+    return Import(registry, device, ext_start, ext_end, owner.public, start, end,
+                  energy_source, technology, country, zone, support, purpose, emissions_factor)
 
 
 def transfer(bundle_id: bytes, amount_wh: int, receiver: KeyPair | bytes = BOB) -> Transfer:
@@ -129,8 +162,9 @@ def setup_txs() -> list[Tx]:
 
 
 # --- applying transactions directly ---------------------------------------------------
-def make_ctx(height: int = 2, time_ms: int = NOW_MS) -> TxContext:
-    return TxContext(CHAIN_ID, height, time_ms, ISSUING_BODIES, None)
+def make_ctx(height: int = 2, time_ms: int = NOW_MS, expiry_s: int | None = None) -> TxContext:
+    return TxContext(CHAIN_ID, height, time_ms, ISSUING_BODIES, expiry_s,
+                     code_lists=CODE_LISTS)
 
 
 def commit_txs(state: MemoryState, txs: Iterable[Tx], ctx: TxContext | None = None) -> None:
@@ -191,7 +225,7 @@ def genesis_tip() -> ChainTip:
 
 
 def block_env(**changes: object) -> BlockEnv:
-    env = BlockEnv(CHAIN_ID, ISSUING_BODIES, None)
+    env = BlockEnv(CHAIN_ID, ISSUING_BODIES, None, code_lists=CODE_LISTS)
     return replace(env, **changes)  # type: ignore[arg-type]
 
 

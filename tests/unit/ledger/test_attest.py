@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from helpers.ledger_builders import (
     ALICE,
@@ -27,10 +29,12 @@ from helpers.ledger_builders import (
 )
 
 from greenchain.errors import (
+    AccountSuspended,
     BeforeProductionStart,
     DeviceSuspended,
     InvalidAmount,
     InvalidPeriod,
+    MeterRegisterMismatch,
     OverCapacity,
     PeriodInFuture,
     PeriodOverlap,
@@ -41,7 +45,7 @@ from greenchain.ledger.invariants import check_state_serial_partition
 from greenchain.ledger.transactions import apply_tx
 from greenchain.ledger.view import MemoryState, Overlay, get_device, get_periods
 from greenchain.model.certificates import ACTIVE, compute_bundle_id
-from greenchain.model.transactions import SuspendDevice
+from greenchain.model.transactions import SuspendAccount, SuspendDevice
 
 # Capacity 2,050,000 W over 900 s allows exactly 512,500 Wh (2,050,000 * 900 / 3600).
 QUARTER_MAX_WH = CAPACITY_W * 900 // 3600
@@ -230,3 +234,84 @@ def test_capacity_boundary_small_device() -> None:
     assert_refused(Overlay(state), sign(GATEWAY, attest("TINY", HOUR0, HOUR0 + 3599, 1)),
                    OverCapacity)
     assert issue(state, attest("TINY", HOUR0, HOUR0 + 3600, 1)).quantity_wh == 1
+
+
+# --- who receives: the owner account must be active ------------------------------------
+def test_attest_to_a_suspended_owner_account() -> None:
+    state = base_state()
+    commit_txs(state, [sign(ISSUER, SuspendAccount(ALICE.public, "fraud"))])
+    assert_refused(pending_overlay(state), sign(GATEWAY, attest(WT1)), AccountSuspended)
+    # The other device's owner is active: its gateway still issues.
+    assert issue(state, attest(WT2)).owner == BOB.public
+
+
+# --- certificate attributes copied from the device --------------------------------------
+def test_bundle_carries_the_device_s_certificate_attributes() -> None:
+    state = base_state()
+    commit_txs(state, [sign(ISSUER, replace(register_device("PV1", ALICE),
+                                            energy_source="F01010100", technology="T010100",
+                                            country="GB", support_received="production",
+                                            issuance_purpose="voluntary",
+                                            emissions_factor=12))])
+    bundle = issue(state, attest("PV1"))
+    assert (bundle.energy_carrier, bundle.energy_source, bundle.technology) == (
+        "electricity", "F01010100", "T010100")
+    assert (bundle.country, bundle.issue_market_zone, bundle.issuing_body) == (
+        "GB", "GB", ISSUER.public)
+    assert (bundle.support_received, bundle.issuance_purpose, bundle.emissions_factor) == (
+        "production", "voluntary", 12)
+    # NOW_MS is 2015-03-03T00:00:01Z: the issuance datestamp is that UTC midnight.
+    assert bundle.issuance_date_s == NOW_MS // 1000 - 1
+    assert bundle.issuance_id == f"PV1:{HOUR0}"
+    assert (bundle.withdrawal, bundle.export) == (None, None)
+
+
+# --- cumulative meter register readings -------------------------------------------------
+def test_register_readings_accepted_and_remembered() -> None:
+    state = base_state()
+    issue(state, attest(WT1, HOUR0, HOUR0 + 600, 100, register=(5_000, 5_100)))
+    device = get_device(state, WT1)
+    assert device is not None and device.last_register_wh == 5_100
+    # A gap in the readings is allowed (a period not attested), a decrease is not.
+    issue(state, attest(WT1, HOUR0 + 1200, HOUR0 + 1800, 50, register=(5_300, 5_350)))
+    # Attestations without readings stay possible and leave the last reading alone.
+    issue(state, attest(WT1, HOUR0 + 1800, HOUR0 + 2400, 7))
+    device = get_device(state, WT1)
+    assert device is not None and device.last_register_wh == 5_350
+    assert get_device(state, WT2).last_register_wh is None  # type: ignore[union-attr]
+
+
+def test_register_reading_starting_at_the_last_end_is_accepted() -> None:
+    state = base_state()
+    issue(state, attest(WT1, HOUR0, HOUR0 + 600, 100, register=(0, 100)))
+    bundle = issue(state, attest(WT1, HOUR0 + 600, HOUR0 + 1200, 100, register=(100, 200)))
+    assert bundle.serial_start == 100
+
+
+@pytest.mark.parametrize(("register", "energy_wh"), [
+    ((5_000, 5_099), 100),                # end - start below the energy
+    ((5_000, 5_101), 100),                # end - start above the energy
+    ((4_999, 5_099), 100),                # starts below the last reading (5_000..5_100)
+    ((5_050, 5_150), 100),                # starts inside the last attested span
+    ((-100, 0), 100),                     # a negative register
+], ids=["short", "long", "decreases", "overlaps-last", "negative"])
+def test_register_mismatch(register: tuple[int, int], energy_wh: int) -> None:
+    state = base_state()
+    issue(state, attest(WT1, HOUR0, HOUR0 + 600, 100, register=(5_000, 5_100)))
+    body = attest(WT1, HOUR0 + 600, HOUR0 + 1200, energy_wh, register=register)
+    err = assert_refused(pending_overlay(state), sign(GATEWAY, body), MeterRegisterMismatch)
+    assert err.register_start_wh == register[0]  # type: ignore[attr-defined]
+
+
+def test_register_readings_must_come_in_pairs() -> None:
+    overlay = pending_overlay(base_state())
+    for start, end in ((100, None), (None, 200)):
+        body = replace(attest(WT1), register_start_wh=start, register_end_wh=end)
+        assert_refused(overlay, sign(GATEWAY, body), MeterRegisterMismatch)
+
+
+def test_first_reading_may_start_anywhere() -> None:
+    state = base_state()
+    bundle = issue(state, attest(WT1, HOUR0, HOUR0 + 600, 1000, register=(987_654_321,
+                                                                         987_655_321)))
+    assert bundle.quantity_wh == 1000

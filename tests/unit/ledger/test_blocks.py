@@ -32,7 +32,7 @@ from greenchain.crypto.merkle import merkle_root
 from greenchain.crypto.smt import EMPTY_ROOT
 from greenchain.errors import BadHeader, TxFailedInBlock
 from greenchain.ledger.app_hash import compute_app_hash
-from greenchain.ledger.blocks import BlockEnv, ChainTip, apply_block
+from greenchain.ledger.blocks import BlockEnv, ChainTip, apply_block, block_env_from_genesis
 from greenchain.ledger.invariants import check_state_serial_partition
 from greenchain.ledger.view import MemoryState, get_bundle
 from greenchain.model.blocks import ZERO_HASH, Block, decode_block, encode_block, make_block
@@ -275,8 +275,7 @@ def test_vectors_exist() -> None:
 
 def replay_pre_blocks(case: dict[str, Any]) -> tuple[MemoryState, ChainTip, BlockEnv]:
     genesis = genesis_from_json(case["genesis"])
-    env = BlockEnv(genesis.chain_id, frozenset(p.pubkey for p in genesis.issuing_bodies),
-                   genesis.expiry_s)
+    env = block_env_from_genesis(genesis)
     state = MemoryState()
     tip = ChainTip(0, ZERO_HASH, genesis.genesis_time_ms, EMPTY_ROOT, genesis.genesis_hash)
     for raw in case["pre_blocks"]:

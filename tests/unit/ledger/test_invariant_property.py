@@ -1,10 +1,15 @@
 """The serial-range invariant of DESIGN §2 under random blocks, and its checker.
 
 Random attestations (devices, periods, energies; some overlapping, too long, over
-capacity or in the future), transfers and retirements (of random bundles, whole, partial,
-zero or too large; now and then by the wrong signer) among three accounts are built into
-blocks of random sizes by `build_block`, as a proposer would. After every block:
-`check_serial_partition` holds, the leaf bundles hold exactly the Wh issued, and
+capacity or in the future), transfers, retirements and exports (of random bundles, whole,
+partial, zero or too large; now and then by the wrong signer) among three accounts,
+withdrawals by the issuing body (now and then by someone else) and imports of external
+ranges (some overlapping earlier imports) onto ``ext:`` devices are built into blocks of
+random sizes by `build_block`, as a proposer would, on a chain with a one-day expiry
+policy whose block time jumps ahead by random hours, so bundles expire along the way.
+After every block: `check_serial_partition` holds for every device (``ext:`` ones
+included), the leaf bundles hold exactly the Wh issued, the imported external ranges of
+each ``ext:`` device add up to its issued Wh, no bundle moved after its expiry, and
 `apply_block` of the built block on a fresh copy of the pre-state gives the same result.
 """
 
@@ -21,16 +26,21 @@ from helpers.ledger_builders import (
     ALICE,
     BOB,
     CAROL,
+    DAY_S,
     GATEWAY,
     HOUR0,
     ISSUER,
+    OTHER_ISSUER,
     Chain,
     block_env,
+    export,
+    import_,
     register_device,
     retire,
     set_up_chain,
     sign,
     transfer,
+    withdraw,
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -44,17 +54,44 @@ from greenchain.ledger.invariants import (
     compute_issued_wh_by_device,
     iterate_state_bundles,
 )
-from greenchain.ledger.view import MemoryState, Overlay, device_key, get_device, put_record
+from greenchain.ledger.view import (
+    MemoryState,
+    Overlay,
+    device_key,
+    get_bundle,
+    get_device,
+    get_imported_ranges,
+    put_record,
+)
 from greenchain.model.blocks import Commit
-from greenchain.model.certificates import ACTIVE, RETIRED, SPLIT, Bundle, compute_bundle_id
-from greenchain.model.transactions import Attest, Tx, make_tx
+from greenchain.model.certificates import (
+    ACTIVE,
+    EXPORTED,
+    RETIRED,
+    SPLIT,
+    WITHDRAWN,
+    Bundle,
+    compute_bundle_id,
+    is_expired_at,
+    is_ext_device_id,
+)
+from greenchain.model.transactions import Attest, Export, Retire, Transfer, Tx, make_tx
 
 ACCOUNTS = (ALICE, BOB, CAROL)
 DEVICES = ("WT1", "WT2", "WT3")
 """WT1 (alice) and WT2 (bob) have 2.05 MW; WT3 (carol) has 3600 W, so 1 Wh per second."""
-HOURS = 51
-"""Production hours 0..47 lie before genesis; hours 48..50 end after every block time here."""
+HOURS = 60
+"""Production hours 0..47 lie before genesis; hours 48..59 end after it (attestable later,
+as the block time jumps ahead)."""
 AMOUNT_KINDS = ("whole", "part", "part", "over", "zero")
+MOVE_KINDS = ("transfer", "retire", "export")
+EXPIRY_S = 2 * DAY_S
+"""Two days: at genesis nothing is expired; hour h expires once the block time is h + 1
+hours past genesis, so bundles expire as the block time jumps ahead."""
+REGISTRIES = ("AIB-DE", "AIB-NL")
+EXT_DEVICES = ("WIND-1", "PV-2")
+EXT_SERIALS = 5000
+"""External serials of the imports lie in [0, 5000), so some imports overlap others."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +105,7 @@ class AttestOp:
 
 @dataclass(frozen=True)
 class MoveOp:
-    retire: bool
+    kind: str
     pick: int
     leaf_only: bool
     amount_kind: str
@@ -77,7 +114,32 @@ class MoveOp:
     wrong_signer: bool
 
 
-Op = AttestOp | MoveOp
+@dataclass(frozen=True)
+class WithdrawOp:
+    pick: int
+    leaf_only: bool
+    wrong_signer: bool
+
+
+@dataclass(frozen=True)
+class ImportOp:
+    registry: int
+    device: int
+    ext_start: int
+    length: int
+    owner: int
+    hour: int
+    other_issuer: bool
+
+
+Op = AttestOp | MoveOp | WithdrawOp | ImportOp
+
+
+@dataclass(frozen=True)
+class BlockPlan:
+    advance_h: int
+    """Hours the block time jumps ahead of the 1 s step (expiry comes closer)."""
+    ops: list[Op]
 
 
 @lru_cache(maxsize=1)
@@ -90,7 +152,7 @@ def base_chain() -> tuple[dict[bytes, bytes], ChainTip, Commit | None]:
 
 def fresh_chain() -> Chain:
     data, tip, last_commit = base_chain()
-    return Chain(MemoryState(dict(data)), tip, block_env(), last_commit)
+    return Chain(MemoryState(dict(data)), tip, block_env(expiry_s=EXPIRY_S), last_commit)
 
 
 def pick_amount(kind: str, raw: int, quantity: int) -> int:
@@ -107,20 +169,43 @@ def owner_key(bundle: Bundle) -> KeyPair:
     return next(key for key in ACCOUNTS if key.public == bundle.owner)
 
 
-def move_tx(op: MoveOp, state: MemoryState, nonce: int) -> Tx | None:
-    """A transfer or retirement of a bundle chosen among the committed ones (None if none)."""
+def pick_bundle(state: MemoryState, pick: int, leaf_only: bool) -> Bundle | None:
+    """A bundle chosen among the committed ones (leaves only, or any), None if none."""
     stored = list(iterate_state_bundles(state))
-    choices = [b for b in stored if b.status != SPLIT] if op.leaf_only else stored
-    if not choices:
+    choices = [b for b in stored if b.status != SPLIT] if leaf_only else stored
+    return choices[pick % len(choices)] if choices else None
+
+
+def move_tx(op: MoveOp, state: MemoryState, nonce: int) -> Tx | None:
+    """A transfer, retirement or export of a committed bundle (None if there is none)."""
+    bundle = pick_bundle(state, op.pick, op.leaf_only)
+    if bundle is None:
         return None
-    bundle = choices[op.pick % len(choices)]
     amount = pick_amount(op.amount_kind, op.amount_raw, bundle.quantity_wh)
     signer = owner_key(bundle)
     if op.wrong_signer:
         signer = ACCOUNTS[(ACCOUNTS.index(signer) + 1) % len(ACCOUNTS)]
-    body = (retire(bundle.bundle_id, amount) if op.retire
-            else transfer(bundle.bundle_id, amount, ACCOUNTS[op.receiver]))
+    body = {"retire": retire(bundle.bundle_id, amount),
+            "export": export(bundle.bundle_id, amount),
+            "transfer": transfer(bundle.bundle_id, amount, ACCOUNTS[op.receiver])}[op.kind]
     return make_tx(signer, "greenchain-test", body, nonce)
+
+
+def withdraw_tx(op: WithdrawOp, state: MemoryState, nonce: int) -> Tx | None:
+    """A withdrawal of a committed bundle by its issuing body (or, wrongly, its owner)."""
+    bundle = pick_bundle(state, op.pick, op.leaf_only)
+    if bundle is None:
+        return None
+    signer = owner_key(bundle) if op.wrong_signer else ISSUER
+    return make_tx(signer, "greenchain-test", withdraw(bundle.bundle_id), nonce)
+
+
+def import_tx(op: ImportOp, nonce: int) -> Tx:
+    start = HOUR0 + op.hour * 3600
+    body = import_(op.ext_start, op.ext_start + op.length, owner=ACCOUNTS[op.owner],
+                   registry=REGISTRIES[op.registry], device=EXT_DEVICES[op.device],
+                   start=start, end=start + 3600)
+    return make_tx(OTHER_ISSUER if op.other_issuer else ISSUER, "greenchain-test", body, nonce)
 
 
 def attest_tx(op: AttestOp, nonce: int) -> Tx:
@@ -129,14 +214,18 @@ def attest_tx(op: AttestOp, nonce: int) -> Tx:
     return make_tx(GATEWAY, "greenchain-test", body, nonce)
 
 
+def op_tx(op: Op, state: MemoryState, nonce: int) -> Tx | None:
+    if isinstance(op, AttestOp):
+        return attest_tx(op, nonce)
+    if isinstance(op, MoveOp):
+        return move_tx(op, state, nonce)
+    if isinstance(op, WithdrawOp):
+        return withdraw_tx(op, state, nonce)
+    return import_tx(op, nonce)
+
+
 def block_txs(ops: list[Op], state: MemoryState, nonces: itertools.count[int]) -> list[Tx]:
-    txs = []
-    for op in ops:
-        tx = (attest_tx(op, next(nonces)) if isinstance(op, AttestOp)
-              else move_tx(op, state, next(nonces)))
-        if tx is not None:
-            txs.append(tx)
-    return txs
+    return [tx for op in ops if (tx := op_tx(op, state, next(nonces))) is not None]
 
 
 def assert_invariants(state: MemoryState) -> None:
@@ -144,24 +233,40 @@ def assert_invariants(state: MemoryState) -> None:
     leaves = [b for b in iterate_state_bundles(state) if b.status != SPLIT]
     issued = compute_issued_wh_by_device(state)
     assert sum(b.quantity_wh for b in leaves) == sum(issued.values())
-    assert all(b.status in (ACTIVE, RETIRED) for b in leaves)
+    assert all(b.status in (ACTIVE, RETIRED, WITHDRAWN, EXPORTED) for b in leaves)
+    for device_id, issued_wh in issued.items():
+        if is_ext_device_id(device_id):
+            # Each external serial imported once: the merged ranges are the issued Wh.
+            ranges = get_imported_ranges(state, device_id)
+            assert sum(end - start for start, end in ranges) == issued_wh
+            assert all(a[1] < b[0] for a, b in itertools.pairwise(ranges))
 
 
-def run_blocks(blocks: list[list[Op]]) -> Counter[str]:
+def assert_nothing_moved_after_expiry(chain: Chain, txs: tuple[Tx, ...], time_ms: int) -> None:
+    for tx in txs:
+        if isinstance(tx.body, (Transfer, Retire, Export)):
+            source = get_bundle(chain.state, tx.body.bundle_id)
+            assert source is not None
+            assert not is_expired_at(source, time_ms, EXPIRY_S)
+
+
+def run_blocks(blocks: list[BlockPlan]) -> Counter[str]:
     """Build, re-apply and commit each block; check the invariants after each. Returns stats."""
     chain = fresh_chain()
     nonces = itertools.count(1)
     stats: Counter[str] = Counter()
-    for ops in blocks:
+    for plan in blocks:
         pre_state, pre_tip = chain.copy_state(), chain.tip
-        txs = block_txs(ops, chain.state, nonces)
-        built = chain.build(txs)
+        txs = block_txs(plan.ops, chain.state, nonces)
+        time_ms = chain.next_time_ms() + plan.advance_h * 3_600_000
+        built = chain.build(txs, time_ms)
         # The proposer accounts for every candidate: included or rejected with a rule.
         assert len(built.block.txs) + len(built.rejected) == len(txs)
         replayed = apply_block(pre_state, built.block, pre_tip, chain.env)
         assert replayed == built.result
         chain.commit(built)
         assert_invariants(chain.state)
+        assert_nothing_moved_after_expiry(chain, built.block.txs, time_ms)
         stats.update(tx.type for tx in built.block.txs)
         stats.update(exc.rule for _, exc in built.rejected)
     stats.update(b.status for b in iterate_state_bundles(chain.state))
@@ -178,7 +283,7 @@ attest_ops = st.builds(
 )
 move_ops = st.builds(
     MoveOp,
-    retire=st.booleans(),
+    kind=st.sampled_from(MOVE_KINDS),
     pick=st.integers(0, 1000),
     leaf_only=st.integers(0, 9).map(lambda n: n > 0),
     amount_kind=st.sampled_from(AMOUNT_KINDS),
@@ -186,39 +291,73 @@ move_ops = st.builds(
     receiver=st.integers(0, len(ACCOUNTS) - 1),
     wrong_signer=st.integers(0, 19).map(lambda n: n == 0),
 )
-blocks_of_ops = st.lists(st.lists(st.one_of(attest_ops, move_ops, move_ops), max_size=8),
-                         min_size=1, max_size=6)
+withdraw_ops = st.builds(
+    WithdrawOp,
+    pick=st.integers(0, 1000),
+    leaf_only=st.integers(0, 9).map(lambda n: n > 0),
+    wrong_signer=st.integers(0, 9).map(lambda n: n == 0),
+)
+import_ops = st.builds(
+    ImportOp,
+    registry=st.integers(0, len(REGISTRIES) - 1),
+    device=st.integers(0, len(EXT_DEVICES) - 1),
+    ext_start=st.integers(0, EXT_SERIALS - 1),
+    length=st.integers(0, 800),
+    owner=st.integers(0, len(ACCOUNTS) - 1),
+    hour=st.integers(0, HOURS - 1),
+    other_issuer=st.integers(0, 9).map(lambda n: n == 0),
+)
+block_plans = st.builds(
+    BlockPlan,
+    advance_h=st.sampled_from((0, 0, 0, 1, 6, 13)),
+    ops=st.lists(st.one_of(attest_ops, move_ops, move_ops, withdraw_ops, import_ops),
+                 max_size=8),
+)
+blocks_of_ops = st.lists(block_plans, min_size=1, max_size=6)
 
 
 @settings(max_examples=100, derandomize=True, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(blocks_of_ops)
-def test_serial_partition_holds_after_every_block(blocks: list[list[Op]]) -> None:
+def test_serial_partition_holds_after_every_block(blocks: list[BlockPlan]) -> None:
     run_blocks(blocks)  # asserts the invariants after every block
 
 
-def random_ops(rng: random.Random, count: int) -> list[Op]:
-    ops: list[Op] = []
-    for _ in range(count):
-        if rng.random() < 0.4:
-            ops.append(AttestOp(rng.randrange(3), rng.randrange(HOURS), rng.randrange(60),
-                                rng.randint(1, 60), rng.randint(-1, 3000)))
-        else:
-            ops.append(MoveOp(rng.random() < 0.4, rng.randrange(1000), rng.random() < 0.9,
-                              rng.choice(AMOUNT_KINDS), rng.randrange(10_000), rng.randrange(3),
-                              rng.random() < 0.05))
-    return ops
+def random_op(rng: random.Random) -> Op:
+    roll = rng.random()
+    if roll < 0.35:
+        # Half of them in the first hours, so that periods overlap now and then.
+        hour = rng.randrange(4) if rng.random() < 0.5 else rng.randrange(HOURS)
+        return AttestOp(rng.randrange(3), hour, rng.randrange(60), rng.randint(1, 60),
+                        rng.randint(-1, 3000))
+    if roll < 0.85:
+        return MoveOp(rng.choice(MOVE_KINDS), rng.randrange(1000), rng.random() < 0.9,
+                      rng.choice(AMOUNT_KINDS), rng.randrange(10_000), rng.randrange(3),
+                      rng.random() < 0.05)
+    if roll < 0.9:
+        return WithdrawOp(rng.randrange(1000), rng.random() < 0.9, rng.random() < 0.1)
+    length = 0 if rng.random() < 0.1 else rng.randint(1, 800)  # 0: an empty range
+    return ImportOp(rng.randrange(len(REGISTRIES)), rng.randrange(len(EXT_DEVICES)),
+                    rng.randrange(EXT_SERIALS), length, rng.randrange(3),
+                    rng.randrange(HOURS), rng.random() < 0.1)
+
+
+def random_plan(rng: random.Random) -> BlockPlan:
+    advance_h = rng.choice((0, 0, 0, 0, 1, 2))
+    return BlockPlan(advance_h, [random_op(rng) for _ in range(rng.randint(0, 12))])
 
 
 def test_random_chain_exercises_every_path() -> None:
     # One long fixed-seed run, to show the generator reaches the interesting cases.
     rng = random.Random(20150301)
-    stats = run_blocks([random_ops(rng, rng.randint(0, 12)) for _ in range(40)])
-    for accepted in ("attest", "transfer", "retire", "split", "retired"):
+    stats = run_blocks([random_plan(rng) for _ in range(40)])
+    for accepted in ("attest", "transfer", "retire", "export", "withdraw", "import", "split",
+                     "retired", "withdrawn", "exported"):
         assert stats[accepted] > 0, accepted
     for rule in ("period_overlap", "invalid_period", "over_capacity", "invalid_amount",
                  "amount_exceeds_remaining", "bundle_not_active", "not_owner",
-                 "period_in_future"):
+                 "period_in_future", "bundle_expired", "already_imported", "unauthorized",
+                 "bad_tx_body"):
         assert stats[rule] > 0, rule
 
 

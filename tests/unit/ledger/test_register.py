@@ -14,17 +14,20 @@ from helpers.ledger_builders import (
     BOB,
     GATEWAY,
     ISSUER,
+    NOW_MS,
     PRODUCTION_START_S,
     SMALL_ORDER_KEY,
     VALIDATOR,
     WT1,
     assert_refused,
+    attest,
     base_state,
     commit_txs,
     make_ctx,
     register_account,
     register_device,
     sign,
+    transfer,
 )
 
 from greenchain.crypto.keys import key_from_seed
@@ -37,12 +40,26 @@ from greenchain.errors import (
     SmallOrderKey,
     Unauthorized,
     UnknownAccount,
+    UnknownCode,
+    UnknownCountry,
     UnknownDevice,
+    UnknownEnergySource,
+    UnknownIssuancePurpose,
+    UnknownMarketZone,
+    UnknownSupportCode,
+    UnknownTechnology,
     ValidatorSetError,
 )
 from greenchain.ledger.transactions import apply_tx
-from greenchain.ledger.view import MemoryState, Overlay, get_account, get_device, get_tx_location
-from greenchain.model.certificates import ACTIVE, SUSPENDED
+from greenchain.ledger.view import (
+    MemoryState,
+    Overlay,
+    get_account,
+    get_bundle,
+    get_device,
+    get_tx_location,
+)
+from greenchain.model.certificates import ACTIVE, SUSPENDED, compute_bundle_id
 from greenchain.model.transactions import (
     SuspendAccount,
     SuspendDevice,
@@ -228,3 +245,95 @@ def test_update_validators_without_valid_approvals_is_refused() -> None:
     ctx = replace(make_ctx(), genesis_validators=(VALIDATOR.public,))
     error = assert_refused(overlay, sign(VALIDATOR, body), InsufficientApprovals, ctx)
     assert isinstance(error, ValidatorSetError)
+
+
+# --- registry data: EECS / EN 16325 fields and the genesis code lists -------------------
+def test_register_device_stores_every_registry_field() -> None:
+    overlay = Overlay(base_state())
+    body = replace(register_device("WT9", ALICE), issue_market_zone="FR",
+                   connected_grid_identification="17X100A100A0001A",
+                   support_received="investment", is_storage=1, issuance_purpose="voluntary",
+                   emissions_factor=0)
+    apply_tx(overlay, sign(ISSUER, body), make_ctx(time_ms=NOW_MS + 86_400_000 + 5), 0)
+    device = get_device(overlay, "WT9")
+    assert device is not None
+    assert (device.issue_market_zone, device.connected_grid_identification) == (
+        "FR", "17X100A100A0001A")
+    assert (device.support_received, device.is_storage, device.issuance_purpose) == (
+        "investment", 1, "voluntary")
+    assert device.emissions_factor == 0 and device.last_register_wh is None
+    # Registration date: the UTC midnight of the block time (2015-03-04).
+    assert device.registration_date_s == NOW_MS // 1000 - 1 + 86_400
+
+
+def test_register_device_defaults_keep_older_constructions_working() -> None:
+    # The 11 positional fields of before the registry issue, and the defaults after them.
+    overlay = Overlay(base_state())
+    apply_tx(overlay, sign(ISSUER, register_device("WT9", ALICE)), make_ctx(), 0)
+    device = get_device(overlay, "WT9")
+    assert device is not None
+    # An empty market zone is the zone named like the country (FR is one bidding zone).
+    assert (device.country, device.issue_market_zone) == ("FR", "FR")
+    assert (device.support_received, device.issuance_purpose, device.is_storage) == (
+        "none", "disclosure", 0)
+    assert device.emissions_factor is None and device.connected_grid_identification == ""
+
+
+@pytest.mark.parametrize(("changes", "error", "code_list"), [
+    ({"energy_source": "F99999999"}, UnknownEnergySource, "energy_sources"),
+    ({"technology": "T020003"}, UnknownTechnology, "technologies"),
+    ({"country": "ZZ"}, UnknownCountry, "countries"),
+    ({"country": "fr"}, UnknownCountry, "countries"),
+    ({"issue_market_zone": "DE"}, UnknownMarketZone, "market_zones"),
+    # Germany is not one zone named DE: an empty zone there means "DE", which is unknown.
+    ({"country": "DE"}, UnknownMarketZone, "market_zones"),
+    ({"support_received": "unknown"}, UnknownSupportCode, "support"),
+    ({"issuance_purpose": "speculation"}, UnknownIssuancePurpose, "issuance_purposes"),
+], ids=["energy-source", "technology", "country", "country-lowercase", "market-zone",
+        "zone-of-a-split-country", "support", "issuance-purpose"])
+def test_register_device_unknown_code(changes: dict[str, str], error: type[UnknownCode],
+                                      code_list: str) -> None:
+    overlay = pending_overlay(base_state())
+    body = replace(register_device("WT9", ALICE), **changes)  # type: ignore[arg-type]
+    err = assert_refused(overlay, sign(ISSUER, body), error)
+    assert isinstance(err, UnknownCode)
+    assert err.code_list == code_list  # type: ignore[attr-defined]
+    assert get_device(overlay, "WT9") is None
+
+
+def test_register_device_in_a_split_country_names_its_zone() -> None:
+    overlay = Overlay(base_state())
+    body = replace(register_device("WT9", ALICE), country="DE", issue_market_zone="DE-LU")
+    apply_tx(overlay, sign(ISSUER, body), make_ctx(), 0)
+    device = get_device(overlay, "WT9")
+    assert device is not None and device.issue_market_zone == "DE-LU"
+
+
+def test_codes_are_not_checked_without_code_lists() -> None:
+    # A caller that did not load genesis data (code_lists None) checks no code.
+    overlay = Overlay(base_state())
+    body = replace(register_device("WT9", ALICE), technology="T999999", country="ZZ")
+    apply_tx(overlay, sign(ISSUER, body), replace(make_ctx(), code_lists=None), 0)
+    device = get_device(overlay, "WT9")
+    assert device is not None and device.issue_market_zone == "ZZ"
+
+
+@pytest.mark.parametrize("changes", [
+    {"is_storage": 2}, {"is_storage": -1}, {"emissions_factor": -1},
+    {"device_id": "ext:AIB-DE:DE-WIND-7"}, {"device_id": "ext:"},
+], ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()))
+def test_register_device_bad_registry_field(changes: dict[str, object]) -> None:
+    overlay = pending_overlay(base_state())
+    body = replace(register_device("WT9", ALICE), **changes)  # type: ignore[arg-type]
+    assert_refused(overlay, sign(ISSUER, body), BadTxBody)
+
+
+def test_suspended_device_keeps_its_issued_bundles_movable() -> None:
+    # Suspending a device stops issuance, not the certificates already issued.
+    state = base_state()
+    commit_txs(state, [sign(GATEWAY, attest(WT1))])
+    commit_txs(state, [sign(ISSUER, SuspendDevice(WT1, "meter audit"))])
+    bundle_id = compute_bundle_id(WT1, 0, 1000)
+    commit_txs(state, [sign(ALICE, transfer(bundle_id, 1000, BOB))])
+    moved = get_bundle(state, bundle_id)
+    assert moved is not None and moved.owner == BOB.public

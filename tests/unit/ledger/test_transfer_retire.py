@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from helpers.ledger_builders import (
     ALICE,
@@ -34,6 +36,7 @@ from greenchain.errors import (
     NotOwner,
     UnknownAccount,
     UnknownBundle,
+    UnknownCountry,
 )
 from greenchain.ledger.invariants import check_state_serial_partition
 from greenchain.ledger.transactions import apply_tx
@@ -262,3 +265,11 @@ def test_receiver_can_retire_what_it_received() -> None:
 def test_gateway_cannot_move_the_owner_s_bundle() -> None:
     state, bundle = issued()
     assert_refused(pending_overlay(state), sign(GATEWAY, transfer(bundle.bundle_id, 1)), NotOwner)
+
+
+@pytest.mark.parametrize("country", ["ZZ", "", "gb"])
+def test_retire_country_of_consumption_not_listed(country: str) -> None:
+    state, bundle = issued()
+    body = replace(retire(bundle.bundle_id, 1), country=country)
+    err = assert_refused(pending_overlay(state), sign(ALICE, body), UnknownCountry)
+    assert (err.code_list, err.code) == ("countries", country)  # type: ignore[attr-defined]

@@ -1,0 +1,170 @@
+"""Query commands: ``bundles`` (filtered listings), ``balance`` and ``device totals``.
+
+They read the node's query routes (``GET /v1/bundles``, ``/v1/retirements``,
+``/v1/accounts/{key}/balance``, ``/v1/devices/{id}/totals``) and follow the ``next``
+cursor of a listing until the node says it is complete.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import Mapping
+from typing import Any
+
+import click
+
+from greenchain.cli.certs import bundle_line
+from greenchain.cli.client import NodeClient
+from greenchain.cli.commands import echo_json, json_option, node_option
+from greenchain.cli.keys import parse_public_key
+from greenchain.cli.txcmds import parse_utc_time
+from greenchain.errors import PeerError
+from greenchain.model.certificates import SPLIT
+from greenchain.model.views import mwh_text
+
+PAGE_LIMIT = 500
+"""Bundles asked for per page."""
+
+
+def fetch_all(client: NodeClient, path: str, params: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Return every bundle of a listing route, following its ``next`` cursor.
+
+    Parameters
+    ----------
+    client:
+        The node client.
+    path:
+        ``/v1/bundles`` or ``/v1/retirements``.
+    params:
+        The filters (query parameters as text).
+
+    Raises
+    ------
+    NodeRefused
+        If the node refuses a parameter (its rule, e.g. ``malformed``).
+    PeerError
+        If unreachable, or the node hands back the same cursor twice.
+    """
+    found: list[dict[str, Any]] = []
+    after = ""
+    while True:
+        query = {**params, "limit": str(PAGE_LIMIT)} | ({"after": after} if after else {})
+        page = client.get_object(f"{path}?{urllib.parse.urlencode(query)}", "bundles")
+        found += page["bundles"]
+        nxt = page.get("next") or ""
+        if not nxt:
+            return found
+        if nxt == after:  # a node that does not advance would loop forever
+            raise PeerError(f"node {client.url}{path} repeated its cursor", url=client.url)
+        after = nxt
+
+
+def period_params(period_from: str | None, period_to: str | None) -> dict[str, str]:
+    """Return ``from``/``to`` query parameters (UTC seconds) of ISO 8601 options.
+
+    Raises
+    ------
+    BadInput
+        If a time is not ISO 8601 with a zone (or a date).
+    """
+    params = {}
+    if period_from is not None:
+        params["from"] = str(parse_utc_time(period_from, "--from"))
+    if period_to is not None:
+        params["to"] = str(parse_utc_time(period_to, "--to"))
+    return params
+
+
+def period_options(func: Any) -> Any:
+    """Add ``--from ISO`` and ``--to ISO`` (production period start, UTC)."""
+    func = click.option("--to", "period_to", metavar="ISO",
+                        help="Production periods starting before this time (exclusive), "
+                        "e.g. 2015-03-02T00:00:00Z.")(func)
+    return click.option("--from", "period_from", metavar="ISO",
+                        help="Production periods starting at or after this time, "
+                        "e.g. 2015-03-01T00:00:00Z.")(func)
+
+
+@click.command("bundles")
+@click.option("--owner", metavar="PUBHEX_OR_KEYFILE",
+              help="Active bundles of this account: 64 hex digits or a key file.")
+@click.option("--device", "device_id", metavar="ID", help="Bundles of this device.")
+@click.option("--status", metavar="STATUS",
+              help="Bundles with this status: active, split, retired, ...")
+@period_options
+@node_option
+@json_option
+def bundles_command(owner: str | None, device_id: str | None, status: str | None,
+                    period_from: str | None, period_to: str | None, node_url: str,
+                    as_json: bool) -> None:
+    """List bundles by owner, device, status and production period (all filters combine).
+
+    --owner lists only the account's active bundles; without it every status is listed.
+    The Wh total leaves out split bundles (their pieces hold the same Wh).
+    """
+    if not any((owner, device_id, status, period_from, period_to)):
+        raise click.UsageError("give at least one of --owner, --device, --status, --from, "
+                               "--to")
+    params = period_params(period_from, period_to)
+    owner_key = parse_public_key(owner, "--owner") if owner else None
+    params |= {"owner": owner_key.hex()} if owner_key else {}
+    params |= {"device": device_id} if device_id else {}
+    params |= {"status": status} if status else {}
+    bundles = fetch_all(NodeClient(node_url), "/v1/bundles", params)
+    # A split parent's Wh are its pieces' Wh: count them once.
+    splits = sum(1 for b in bundles if b["status"] == SPLIT)
+    total = sum(int(b["quantity_wh"]) for b in bundles if b["status"] != SPLIT)
+    if as_json:
+        owner_hex = owner_key.hex() if owner_key else None
+        echo_json({"owner": owner_hex, "filters": params, "bundles": bundles,
+                   "total_wh": total})
+        return
+    for doc in bundles:
+        click.echo(bundle_line(doc))
+    kind = "active bundles" if owner_key and not status else "bundles"
+    note = f" ({splits} split, not counted)" if splits else ""
+    click.echo(f"{len(bundles)} {kind}, {total} Wh{note}")
+
+
+@click.command("balance")
+@click.argument("account")
+@node_option
+@json_option
+def balance_command(account: str, node_url: str, as_json: bool) -> None:
+    """Show ACCOUNT's active Wh (and MWh) by device, technology and month of production.
+
+    ACCOUNT is a public key (64 hex digits) or a key file.
+    """
+    key = parse_public_key(account, "ACCOUNT")
+    doc = NodeClient(node_url).get_object(f"/v1/accounts/{key.hex()}/balance", "total_wh",
+                                          "by_device", "by_technology", "by_month")
+    if as_json:
+        echo_json(doc)
+        return
+    click.echo(f"account {key.hex()}: {doc['total_wh']} Wh ({mwh_text(doc['total_wh'])} MWh)"
+               " active")
+    for title, field in (("device", "by_device"), ("technology", "by_technology"),
+                         ("month", "by_month")):
+        click.echo(f"by {title}:")
+        for name, amount in doc[field].items():
+            click.echo(f"  {name}: {amount['wh']} Wh ({amount['mwh']} MWh)")
+
+
+@click.command("totals")
+@click.argument("device_id")
+@node_option
+@json_option
+def device_totals_command(device_id: str, node_url: str, as_json: bool) -> None:
+    """Show DEVICE_ID's issued, transferred, retired and active Wh."""
+    path = f"/v1/devices/{urllib.parse.quote(device_id, safe='')}/totals"
+    doc = NodeClient(node_url).get_object(path, "issued_wh", "transferred_wh", "retired_wh",
+                                          "active_wh", "by_status")
+    if as_json:
+        echo_json(doc)
+        return
+    click.echo(f"device {device_id} (owner {doc.get('owner_account')})")
+    for label, field in (("issued", "issued_wh"), ("transferred", "transferred_wh"),
+                         ("retired", "retired_wh"), ("active", "active_wh")):
+        click.echo(f"  {label}: {doc[field]} Wh ({mwh_text(int(doc[field]))} MWh)")
+    statuses = ", ".join(f"{name} {wh} Wh" for name, wh in doc["by_status"].items())
+    click.echo(f"  by status: {statuses or 'nothing issued'}")
