@@ -29,6 +29,7 @@ invalid query parameter answers 400 ``{"rule": "malformed", "parameter": NAME, .
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -104,7 +105,7 @@ def parse_submission(body: bytes, content_type: str) -> tuple[list[bytes], bool]
             return [bytes.fromhex(doc["tx"])], False
         if isinstance(doc, dict) and isinstance(doc.get("txs"), list):
             return [bytes.fromhex(h) for h in doc["txs"]], True
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, RecursionError) as exc:
         raise Malformed(f"invalid JSON body: {exc}") from exc
     raise Malformed('JSON body must be {"tx": hex} or {"txs": [hex, ...]}')
 
@@ -116,10 +117,13 @@ def _hex_param(request: web.Request, name: str) -> bytes:
         raise Malformed(f"{name} must be hex") from exc
 
 
+_DECIMAL = re.compile(r"[0-9]{1,19}")
+
+
 def _certificate_param(request: web.Request) -> tuple[str, int]:
     device_id, _, serial = request.match_info["cert"].rpartition(":")
-    if not device_id or not serial.isdigit():
-        raise Malformed("certificate id must be DEVICE:SERIAL")
+    if not device_id or not _DECIMAL.fullmatch(serial) or int(serial) >= 2**63:
+        raise Malformed("certificate id must be DEVICE:SERIAL with a decimal serial below 2^63")
     return device_id, int(serial)
 
 
@@ -253,10 +257,10 @@ class ClientApi:
 
     async def block(self, request: web.Request) -> web.Response:
         """GET /v1/blocks/{height} (header and tx ids)."""
-        try:
-            height = int(request.match_info["height"])
-        except ValueError as exc:
-            raise Malformed("height must be an integer") from exc
+        text = request.match_info["height"]
+        if not _DECIMAL.fullmatch(text) or int(text) >= 2**63:
+            raise Malformed("height must be a decimal integer below 2^63")
+        height = int(text)
         block = self.service.store.get_block(height)
         if block is None:
             raise NotFound("no such block", height=height)

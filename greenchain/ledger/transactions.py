@@ -59,6 +59,9 @@ from greenchain.model.transactions import (
     Tx,
 )
 
+MAX_CAPACITY_W = 100_000_000_000
+"""100 GW: larger than any plant; keeps serials far inside 64 bits."""
+
 
 def apply_register_account(overlay: Overlay, tx: Tx, ctx: TxContext) -> None:
     """Register an account holder (DESIGN §3).
@@ -84,8 +87,10 @@ def _validate_device_body(body: RegisterDevice) -> None:
     if is_ext_device_id(body.device_id):
         raise BadTxBody("device ids starting with 'ext:' are reserved for imports",
                         device_id=body.device_id)
-    if body.capacity_w <= 0:
-        raise BadTxBody("capacity_w must be positive", capacity_w=body.capacity_w)
+    # Bounded so that serials (cumulative Wh) stay far inside uint64 for centuries.
+    if not 0 < body.capacity_w <= MAX_CAPACITY_W:
+        raise BadTxBody(f"capacity_w must be 1 to {MAX_CAPACITY_W} W",
+                        capacity_w=body.capacity_w)
     if not -90_000_000 <= body.latitude_udeg <= 90_000_000:
         raise BadTxBody("latitude out of range", latitude_udeg=body.latitude_udeg)
     if not -180_000_000 <= body.longitude_udeg <= 180_000_000:

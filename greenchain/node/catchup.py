@@ -10,6 +10,7 @@ them (the BFT assumption).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ log = logging.getLogger("greenchain.catchup")
 
 PAGE_BLOCKS = 200
 BENCH_S = 30.0
+SLOW_BENCH_S = 5.0
 
 
 @dataclass
@@ -39,9 +41,9 @@ class PeerBench:
         """Return True while `url` is benched."""
         return self.until.get(url, 0.0) > time.monotonic()
 
-    def bench(self, url: str) -> None:
-        """Skip `url` for BENCH_S seconds."""
-        self.until[url] = time.monotonic() + BENCH_S
+    def bench(self, url: str, seconds: float = 30.0) -> None:
+        """Skip `url` for `seconds`."""
+        self.until[url] = time.monotonic() + seconds
 
 
 async def best_peer(session: aiohttp.ClientSession, peers: tuple[str, ...],
@@ -82,7 +84,9 @@ async def sync_from(session: aiohttp.ClientSession, service: NodeService, url: s
         except GreenChainError as exc:
             raise PeerMisbehaved(f"peer sent malformed blocks: {exc.message}", url=url) from exc
         if not items:
-            return committed
+            # It claimed a higher height and then served nothing: a lying peer.
+            raise PeerMisbehaved(f"peer claimed height {target} but served no block "
+                                 f"after {service.tip.height}", url=url)
         for raw, commit in items:
             try:
                 block = decode_block(raw)
@@ -115,6 +119,8 @@ async def catch_up(session: aiohttp.ClientSession, service: NodeService,
         return await sync_from(session, service, url, target), True
     except PeerError as exc:
         log.warning("catch-up from %s failed: %s", url, exc.message)
-        if isinstance(exc, PeerMisbehaved):
-            bench.bench(url)
+        # A lying peer sits out BENCH_S; an unreachable or slow one a short while, so
+        # the next pass tries another peer instead of the same one again.
+        bench.bench(url, BENCH_S if isinstance(exc, PeerMisbehaved) else SLOW_BENCH_S)
+        await asyncio.sleep(0)
         return 0, True

@@ -155,10 +155,22 @@ class NodeRuntime:
                 self.inbox_ready.clear()
                 await self.inbox_ready.wait()
             while self.inbox_urgent:
-                self.process_message(self.inbox_urgent.popleft())
+                self.process_safely(self.inbox_urgent.popleft())
             if self.inbox_bulk:
-                self.process_message(self.inbox_bulk.popleft())
+                self.process_safely(self.inbox_bulk.popleft())
             await asyncio.sleep(0)
+
+    def process_safely(self, message: PeerMessage) -> None:
+        """Process one peer message; an unexpected error is logged, never fatal.
+
+        A peer message must not be able to stop this loop: the node would go on
+        answering clients while ignoring every vote (a silent halt).
+        """
+        try:
+            self.process_message(message)
+        except Exception:  # noqa: BLE001 - the loop must survive any one message
+            log.exception("peer message of kind %s could not be processed",
+                          type(message).__name__)
 
     def process_message(self, message: PeerMessage) -> None:
         """Handle one peer message: admit and relay transactions, or feed consensus."""

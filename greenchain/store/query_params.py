@@ -113,7 +113,7 @@ def param_limit(params: Params) -> int:
         If it is not a positive integer.
     """
     text = params.get("limit") or str(DEFAULT_PAGE)
-    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+    if not (text.isascii() and text.isdigit()) or len(text) > 12 or int(text) < 1:
         raise bad_parameter("limit", "must be a positive integer")
     return min(int(text), MAX_PAGE)
 

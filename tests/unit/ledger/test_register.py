@@ -159,6 +159,8 @@ def test_register_device_owner_may_be_pending() -> None:
 @pytest.mark.parametrize("changes", [
     {"capacity_w": 0},
     {"capacity_w": -1},
+    {"capacity_w": 100_000_000_001},
+    {"capacity_w": 2**64 - 1},
     {"latitude_udeg": 90_000_001},
     {"latitude_udeg": -90_000_001},
     {"longitude_udeg": 180_000_001},
