@@ -346,3 +346,7 @@ class UnknownSupportCode(UnknownCode):
 
 class UnknownIssuancePurpose(UnknownCode):
     """The issuance purpose is not in the genesis ``issuance_purposes`` list."""
+
+
+class DemoFailed(GreenChainError):
+    """The demo could not complete a step (the message names it)."""

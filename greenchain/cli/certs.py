@@ -158,6 +158,6 @@ def verify_command(proof: Path, genesis_path: Path, as_json: bool) -> None:
         click.echo(f"error: {exc.rule}: {step}: {exc.message}", err=True)
         raise click.exceptions.Exit(EXIT_VERIFY) from exc
     if as_json:
-        click.echo(report.to_json())
+        echo_json({"valid": True, **report.to_dict()})
     else:
         click.echo(report.render_text(), nl=False)

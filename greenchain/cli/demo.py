@@ -9,6 +9,7 @@ with ``--json`` the last line of stdout is one JSON object.
 from __future__ import annotations
 
 import json
+import signal
 import tempfile
 import time
 from pathlib import Path
@@ -26,7 +27,7 @@ from greenchain.cli.demo_flow import (
     check_tampered,
 )
 from greenchain.cli.localnet import LocalNetwork
-from greenchain.errors import GreenChainError
+from greenchain.errors import DemoFailed, GreenChainError
 from greenchain.meter import (
     CONSUMPTION_SAMPLE,
     WIND_SAMPLE,
@@ -167,6 +168,10 @@ def render_summary(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 @click.command("demo")
 @click.option("--json", "as_json", is_flag=True, help="End with one JSON line of figures.")
 @click.option("--meter-csv", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -196,10 +201,12 @@ def demo_command(as_json: bool, meter_csv: Path | None, device_column: str | Non
     def log(message: str) -> None:
         click.echo(f"[demo] {message}", err=True)
 
+    # SIGTERM (e.g. from `timeout`) unwinds like Ctrl-C, so the nodes are stopped.
+    signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         summary = run_demo(reading, plant, consumption, plot, log)
     except GreenChainError as exc:
-        raise GreenChainError(f"demo failed: {exc.message}") from exc
+        raise DemoFailed(f"{exc.rule}: {exc.message}") from exc
     click.echo(render_summary(summary))
     if as_json:
         click.echo(json.dumps({k: v for k, v in summary.items() if not k.startswith("_")}))

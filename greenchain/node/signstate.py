@@ -44,8 +44,9 @@ def load_sign_state(path: Path, recover: bool = False) -> tuple[LastSigned, bool
     if not path.exists():
         if not recover:
             raise ConfigError(
-                f"sign-state file {path} is missing; if this validator has never signed "
-                "or you accept the risk, start with --recover-sign-state")
+                f"sign-state file {path} is missing; for a new validator create it with "
+                "'greenchain node init-sign-state --home HOME'; if it was lost, start with "
+                "--recover-sign-state (the node stays silent until caught up)")
         init_sign_state(path)
         return NOTHING_SIGNED, True
     try:
