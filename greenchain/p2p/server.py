@@ -6,6 +6,9 @@ node's callbacks. A malformed message is answered 400 with the rule; the peer mi
 
 from __future__ import annotations
 
+import hashlib
+import time
+from collections import OrderedDict
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -14,6 +17,8 @@ from greenchain.errors import DecodeError
 from greenchain.p2p.messages import PeerMessage, decode_message
 
 MSGPACK = "application/msgpack"
+SEEN_LIMIT = 50_000
+SEEN_WINDOW_S = 2.0
 
 
 class PeerHandler(Protocol):
@@ -36,14 +41,44 @@ def _error(status: int, rule: str, message: str) -> web.Response:
     return web.json_response({"rule": rule, "message": message}, status=status)
 
 
+class SeenMessages:
+    """Hashes of recent peer messages, each remembered for `window_s` seconds.
+
+    A copy arriving within the window (relays, re-gossip bursts) is ignored; a later
+    re-send gets through, since a message ignored earlier (e.g. a vote for a height this
+    node had not reached) may be needed now.
+    """
+
+    def __init__(self, limit: int = SEEN_LIMIT, window_s: float = SEEN_WINDOW_S) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self.hashes: OrderedDict[bytes, float] = OrderedDict()
+
+    def add(self, digest: bytes, now: float | None = None) -> bool:
+        """Record `digest`; return False if it was seen within the window."""
+        now = time.monotonic() if now is None else now
+        while self.hashes and (len(self.hashes) > self.limit
+                               or next(iter(self.hashes.values())) < now - self.window_s):
+            self.hashes.popitem(last=False)
+        if digest in self.hashes:
+            return False
+        self.hashes[digest] = now
+        return True
+
+
 def add_peer_routes(app: web.Application, handler: PeerHandler) -> None:
     """Register the peer routes on `app` (its ``client_max_size`` is the body limit)."""
+    seen = SeenMessages()
 
     async def post_msg(request: web.Request) -> web.Response:
         try:
             data = await request.read()
         except web.HTTPRequestEntityTooLarge:
             return _error(413, "too_large", "message exceeds the body limit")
+        # Gossip verdict IGNORE (STYLE.md §7): the same bytes again (re-gossip, relays)
+        # are answered at once, before the costly decode of a proposal's block.
+        if not seen.add(hashlib.sha256(data).digest()):
+            return web.Response(status=202)
         try:
             message = decode_message(data)
         except DecodeError as exc:
