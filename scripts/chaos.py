@@ -72,6 +72,8 @@ class ChaosRun:
         self.faults = FaultRunner(cluster, self.proxies, schedule, verbose=not args.quiet)
         self.monitor = ChainMonitor(cluster.urls, self.faults.connected_up)
         attests = int(args.rate * (args.duration + RECOVERY_S + 30)) + 100
+        self.fates: Counter[str] = Counter()
+        self.load: asyncio.Task[None] | None = None
         self.client = TxClient(cluster.urls, cluster.is_up, args.seed, args.rate, attests)
 
     async def run(self) -> dict[str, Any]:
@@ -80,6 +82,11 @@ class ChaosRun:
         try:
             return await self._phases()
         finally:
+            # Interrupted or failed: stop the load and the schedule before their sessions.
+            background = [t for t in (self.load, *self.faults.tasks) if t is not None]
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
             await self.monitor.stop()
             await self.client.close()
             for i in range(self.cluster.n):
@@ -92,10 +99,22 @@ class ChaosRun:
         await self.monitor.start()
         await wait_until(lambda: all(self.monitor.answering), READY_S, "nodes to answer")
         await self._setup()
+        recovery = await self._fault_phase()
+        converged = await self.monitor.wait_converged(CONVERGE_S)
+        await self.monitor.full_scan()
+        evidence = await self._evidence()
+        self.fates = await self._fates_of_uncommitted()
+        await self.monitor.stop()
+        for i in range(self.cluster.n):
+            await self.cluster.terminate(i)
+        return self._report(recovery, converged, evidence)
+
+    async def _fault_phase(self) -> float | None:
+        """Load and faults for the duration, heal, then load until recovery; return it."""
         log(f"fault phase: {self.args.duration} s, equivocator node{self.equivocator}")
         self.monitor.measuring = True
         stop = asyncio.Event()
-        load = asyncio.get_running_loop().create_task(self.client.run(stop))
+        self.load = asyncio.get_running_loop().create_task(self.client.run(stop))
         await self.faults.run(self.args.duration)
         height_at_heal = self.monitor.max_height
         await self.faults.heal_all()
@@ -103,15 +122,9 @@ class ChaosRun:
         log(f"recovery: {recovery} s after heal at height {height_at_heal}")
         await asyncio.sleep(TAIL_S)
         stop.set()
-        await load
+        await self.load
         self.monitor.measuring = False
-        converged = await self.monitor.wait_converged(CONVERGE_S)
-        await self.monitor.full_scan()
-        evidence = await self._evidence()
-        await self.monitor.stop()
-        for i in range(self.cluster.n):
-            await self.cluster.terminate(i)
-        return self._report(recovery, converged, evidence)
+        return recovery
 
     async def _setup(self) -> None:
         txs = self.client.setup_txs()
@@ -121,6 +134,17 @@ class ChaosRun:
         ids = [tx.tx_id.hex() for tx in txs]
         await wait_until(lambda: all(i in self.monitor.acked for i in ids), SETUP_S,
                          "setup transactions to commit")
+
+    async def _fates_of_uncommitted(self) -> Counter[str]:
+        """What the nodes say of admitted txs that never committed (rule, else status)."""
+        fates: Counter[str] = Counter()
+        for tx_id in sorted(self.client.admitted - set(self.monitor.acked)):
+            answers = [await self.monitor.get(f"{url}/v1/tx/{tx_id}")
+                       for url in self.cluster.urls]
+            known = [a.get("rule") or a.get("status") for a in answers if isinstance(a, dict)]
+            told = [k for k in known if k != "unknown"]
+            fates[str(told[0] if told else "unknown on every node")] += 1
+        return fates
 
     async def _evidence(self) -> list[int]:
         counts = []
@@ -186,6 +210,10 @@ class ChaosRun:
         for node, found in problems.items():
             for text in found[:10]:
                 log(f"INVARIANT {node}: {text}")
+        self._summarise(evidence)
+
+    def _summarise(self, evidence: list[int]) -> None:
+        """Print progress, the longest stall (with a vote dump if alarming) and counters."""
         marks = {int((t - self.faults.t0) // 5) * 5: h for t, h in self.monitor.progress}
         log("height by time: " + " ".join(f"{t}s:{h}" for t, h in sorted(marks.items())))
         stall_t, stall_h = self.monitor.stall_at
@@ -197,8 +225,11 @@ class ChaosRun:
         kinds = Counter(self.client.submitted.values())
         done = Counter(k for t, k in self.client.submitted.items() if t in self.monitor.acked)
         log(f"client verdicts: {dict(self.client.verdicts)}; submitted {dict(kinds)}; "
-            f"committed {dict(done)}")
-        log(f"proxy: {dict(self.proxies.stats)}; sniffed {self.sniffer.messages} messages; "
+            f"committed {dict(done)}; admitted but never committed: {dict(self.fates)}")
+        rtts = sorted(rtt for _, rtt, _ in self.proxies.rtts) or [0.0]
+        log(f"proxy: {dict(self.proxies.stats)}; peer POST round trip median "
+            f"{rtts[len(rtts) // 2]:.3f} s, p99 {rtts[int(len(rtts) * 0.99)]:.3f} s; "
+            f"sniffed {self.sniffer.messages} messages; "
             f"evidence per node {evidence}; node starts "
             f"{[n.starts for n in self.cluster.nodes]}")
 
@@ -239,11 +270,12 @@ def main(argv: list[str] | None = None) -> int:
     ok = False
     try:
         report = asyncio.run(ChaosRun(args, cluster).run())
+    except KeyboardInterrupt:
+        log("interrupted")
+        return 130
+    else:
         ok = passed(report)
-        if args.json:
-            print(json.dumps(report), flush=True)
-        else:
-            print(json.dumps(report, indent=2), flush=True)
+        print(json.dumps(report) if args.json else json.dumps(report, indent=2), flush=True)
     finally:
         cluster.kill_all()
         if args.keep or not ok:

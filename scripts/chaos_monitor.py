@@ -44,7 +44,6 @@ class ChainMonitor:
         self.hashes: dict[int, dict[str, set[int]]] = defaultdict(lambda: defaultdict(set))
         self.acked: dict[str, tuple[int, int]] = {}
         self.chains: list[dict[int, tuple[str, list[str]]]] = [{} for _ in urls]
-        self.tx_moved: set[str] = set()
         self.max_height = 0
         self.progress: list[tuple[float, int]] = []
         self.last_block_t = time.monotonic()
@@ -111,9 +110,8 @@ class ChainMonitor:
         self.hashes[height][block["block_hash"]].add(i)
         self.chains[i][height] = (block["block_hash"], list(block["txs"]))
         for position, tx_id in enumerate(block["txs"]):
-            where = (height, position)
-            if self.acked.setdefault(tx_id, where) != where:
-                self.tx_moved.add(tx_id)
+            # The first sighting counts; a tx seen elsewhere later is caught as lost.
+            self.acked.setdefault(tx_id, (height, position))
 
     async def _sample(self) -> None:
         good_since: float | None = None
