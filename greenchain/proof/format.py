@@ -135,7 +135,14 @@ def encode_proof(proof: ProvenanceProof) -> bytes:
 
 
 # --- strict decoding ------------------------------------------------------------------
-def _array(value: Any, what: str, length: int | None = None) -> list[Any]:
+def decode_array(value: Any, what: str, length: int | None = None) -> list[Any]:
+    """Return `value` if it is an array (of `length` items when given).
+
+    Raises
+    ------
+    Malformed
+        Otherwise.
+    """
     if not isinstance(value, list) or (length is not None and len(value) != length):
         size = "" if length is None else f" of {length} fields"
         raise Malformed(f"{what} must be an array{size}")
@@ -143,7 +150,7 @@ def _array(value: Any, what: str, length: int | None = None) -> list[Any]:
 
 
 def _audit_node(value: Any) -> AuditNode:
-    is_right, sibling = _array(value, "audit path node", 2)
+    is_right, sibling = decode_array(value, "audit path node", 2)
     if is_right not in (0, 1) or isinstance(is_right, bool):
         raise Malformed("audit path side must be 0 or 1")
     if not isinstance(sibling, bytes) or len(sibling) != 32:
@@ -151,11 +158,18 @@ def _audit_node(value: Any) -> AuditNode:
     return AuditNode(is_right, sibling)
 
 
-def _step(value: Any) -> ProofStep:
-    raw, path, header, commit = _array(value, "proof step", 4)
+def decode_step(value: Any) -> ProofStep:
+    """Decode one ``[tx_envelope, audit_path, header, commit]`` strictly.
+
+    Raises
+    ------
+    Malformed
+        On any shape or type error.
+    """
+    raw, path, header, commit = decode_array(value, "proof step", 4)
     if not isinstance(raw, bytes):
         raise Malformed("proof step transaction must be bytes")
-    nodes = _array(path, "audit path")
+    nodes = decode_array(path, "audit path")
     if len(nodes) > MAX_AUDIT_PATH:
         raise Malformed("audit path is too long", length=len(nodes))
     try:
@@ -168,7 +182,7 @@ def _step(value: Any) -> ProofStep:
 
 
 def _root_bundle(value: Any) -> RootBundleProof:
-    record, state_proof = _array(value, "root bundle", 2)
+    record, state_proof = decode_array(value, "root bundle", 2)
     return RootBundleProof(from_fields(Bundle, record), smt_proof_from_fields(state_proof))
 
 
@@ -181,15 +195,15 @@ def proof_from_body_fields(body: Any) -> ProvenanceProof:
         A `Malformed`, `NonCanonical` or `TooLarge` on any shape or type error, in the
         body or in an embedded transaction envelope (an undefined type included).
     """
-    chain_id, device_id, serial, valset, steps, root = _array(body, "proof body", 6)
+    chain_id, device_id, serial, valset, steps, root = decode_array(body, "proof body", 6)
     if not isinstance(chain_id, str) or not isinstance(device_id, str):
         raise Malformed("proof chain id and device id must be strings")
     if not isinstance(serial, int) or isinstance(serial, bool) or serial < 0:
         raise Malformed("proof serial must be a non-negative integer")
     return ProvenanceProof(
         chain_id, device_id, serial,
-        tuple(_step(step) for step in _array(valset, "validator-set changes")),
-        tuple(_step(step) for step in _array(steps, "proof steps")),
+        tuple(decode_step(step) for step in decode_array(valset, "validator-set changes")),
+        tuple(decode_step(step) for step in decode_array(steps, "proof steps")),
         _root_bundle(root),
     )
 
@@ -215,7 +229,7 @@ def decode_proof(data: bytes) -> ProvenanceProof:
     ProofError
         With ``step = "decoding: digest"`` if the digest does not match the content.
     """
-    tag, body, digest = _array(decode(data, max_bytes=MAX_PROOF_BYTES), "proof file", 3)
+    tag, body, digest = decode_array(decode(data, max_bytes=MAX_PROOF_BYTES), "proof file", 3)
     if tag != FORMAT_TAG:
         raise Malformed(f"not a provenance proof: format tag {tag!r}, expected {FORMAT_TAG!r}")
     if not isinstance(digest, bytes) or len(digest) != 32:

@@ -32,12 +32,16 @@ from typing import Any
 from greenchain.codec import decode, encode
 from greenchain.crypto.hashing import sha256
 from greenchain.crypto.smt import SmtProof, smt_proof_from_fields
-from greenchain.errors import Malformed, ProofError, UnknownTxType
+from greenchain.errors import Malformed, ProofError
 from greenchain.model.blocks import Commit, Header
 from greenchain.model.certificates import ACTIVE, EXPIRED, Account, Bundle, Device, Retirement
 from greenchain.model.fields import from_fields, to_fields
-from greenchain.model.transactions import decode_tx
-from greenchain.proof.format import MAX_AUDIT_PATH, MAX_PROOF_BYTES, AuditNode, ProofStep
+from greenchain.proof.format import (
+    MAX_PROOF_BYTES,
+    ProofStep,
+    decode_array,
+    decode_step,
+)
 from greenchain.proof.report import iso_utc, iso_utc_ms
 
 STATUS_FORMAT_TAG = "greenchain/status/v1"
@@ -134,40 +138,8 @@ def is_status_proof_file(data: bytes) -> bool:
 
 
 # --- strict decoding ------------------------------------------------------------------
-def _array(value: Any, what: str, length: int | None = None) -> list[Any]:
-    if not isinstance(value, list) or (length is not None and len(value) != length):
-        size = "" if length is None else f" of {length} fields"
-        raise Malformed(f"{what} must be an array{size}")
-    return value
-
-
-def _audit_node(value: Any) -> AuditNode:
-    is_right, sibling = _array(value, "audit path node", 2)
-    if type(is_right) is not int or is_right not in (0, 1):
-        raise Malformed("audit path side must be 0 or 1")
-    if not isinstance(sibling, bytes) or len(sibling) != 32:
-        raise Malformed("audit path sibling must be 32 bytes")
-    return AuditNode(is_right, sibling)
-
-
-def _change(value: Any) -> ProofStep:
-    raw, path, header, commit = _array(value, "validator-set change", 4)
-    if not isinstance(raw, bytes):
-        raise Malformed("validator-set change transaction must be bytes")
-    nodes = _array(path, "audit path")
-    if len(nodes) > MAX_AUDIT_PATH:
-        raise Malformed("audit path is too long", length=len(nodes))
-    try:
-        tx = decode_tx(raw)
-    except UnknownTxType as exc:
-        # Inside a proof this is a damaged file, not a transaction to reject.
-        raise Malformed(f"validator-set change holds {exc.message}") from exc
-    return ProofStep(tx, tuple(_audit_node(node) for node in nodes),
-                     from_fields(Header, header), from_fields(Commit, commit))
-
-
 def _entry(value: Any, what: str) -> StateEntry:
-    record, state_proof = _array(value, f"{what} entry", 2)
+    record, state_proof = decode_array(value, f"{what} entry", 2)
     if not isinstance(record, bytes):
         raise Malformed(f"{what} record must be bytes")
     return StateEntry(record, smt_proof_from_fields(state_proof))
@@ -184,7 +156,7 @@ def status_from_body_fields(body: Any) -> StatusProof:
     DecodeError
         A `Malformed`, `NonCanonical` or `TooLarge` on any shape or type error.
     """
-    fields = _array(body, "status proof body", 9)
+    fields = decode_array(body, "status proof body", 9)
     chain_id, device_id, serial, changes, header, commit = fields[:6]
     if not isinstance(chain_id, str) or not isinstance(device_id, str):
         raise Malformed("proof chain id and device id must be strings")
@@ -192,7 +164,7 @@ def status_from_body_fields(body: Any) -> StatusProof:
         raise Malformed("proof serial must be a non-negative integer")
     return StatusProof(
         chain_id, device_id, serial,
-        tuple(_change(step) for step in _array(changes, "validator-set changes")),
+        tuple(decode_step(step) for step in decode_array(changes, "validator-set changes")),
         from_fields(Header, header), from_fields(Commit, commit),
         _entry(fields[6], "bundle"), _entry(fields[7], "device"), _entry(fields[8], "owner"),
     )
@@ -219,7 +191,7 @@ def decode_status_proof(data: bytes) -> StatusProof:
     ProofError
         With ``step = "decoding: digest"`` if the digest does not match the content.
     """
-    tag, body, digest = _array(decode(data, max_bytes=MAX_PROOF_BYTES), "proof file", 3)
+    tag, body, digest = decode_array(decode(data, max_bytes=MAX_PROOF_BYTES), "proof file", 3)
     if tag != STATUS_FORMAT_TAG:
         raise Malformed(f"not a status proof: format tag {tag!r}, "
                         f"expected {STATUS_FORMAT_TAG!r}")
