@@ -31,7 +31,7 @@ from greenchain.model.transactions import (
     make_tx,
 )
 from greenchain.node.devnet import dev_key
-from greenchain.proof.format import compute_proof_digest
+from greenchain.proof.format import encode_tagged
 from greenchain.proof.verify import verify_provenance
 from greenchain.reports.matching import (
     MatchingResult,
@@ -303,7 +303,7 @@ def tamper_signed_field(proof: bytes) -> bytes:
     envelope = decode(steps[1][0])
     envelope[4][3] += 1  # Attest.energy_wh
     steps[1][0] = encode(envelope)
-    return encode([tag, body, compute_proof_digest(body)])
+    return encode_tagged(tag, body)
 
 
 def check_tampered(proof: bytes, genesis: Genesis, result: DemoResult) -> None:

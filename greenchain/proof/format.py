@@ -117,9 +117,25 @@ def proof_body_fields(proof: ProvenanceProof) -> list[Any]:
     ]
 
 
+def compute_tagged_digest(tag: str, body_fields: Any) -> bytes:
+    """Return SHA-256 of ``encode([tag, body_fields])`` (32 bytes): a proof file's digest."""
+    return sha256(encode([tag, body_fields]))
+
+
+def encode_tagged(tag: str, body_fields: Any) -> bytes:
+    """Return the canonical proof file bytes ``[tag, body, digest]``.
+
+    Raises
+    ------
+    Malformed
+        If a field cannot be encoded canonically.
+    """
+    return encode([tag, body_fields, compute_tagged_digest(tag, body_fields)])
+
+
 def compute_proof_digest(body_fields: Any) -> bytes:
     """Return SHA-256 of ``encode([FORMAT_TAG, body_fields])`` (32 bytes)."""
-    return sha256(encode([FORMAT_TAG, body_fields]))
+    return compute_tagged_digest(FORMAT_TAG, body_fields)
 
 
 def encode_proof(proof: ProvenanceProof) -> bytes:
@@ -130,8 +146,7 @@ def encode_proof(proof: ProvenanceProof) -> bytes:
     Malformed
         If a field cannot be encoded canonically.
     """
-    body = proof_body_fields(proof)
-    return encode([FORMAT_TAG, body, compute_proof_digest(body)])
+    return encode_tagged(FORMAT_TAG, proof_body_fields(proof))
 
 
 # --- strict decoding ------------------------------------------------------------------

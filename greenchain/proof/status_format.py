@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from greenchain.codec import decode, encode
-from greenchain.crypto.hashing import sha256
 from greenchain.crypto.smt import SmtProof, smt_proof_from_fields
 from greenchain.errors import Malformed, ProofError
 from greenchain.model.blocks import Commit, Header
@@ -39,8 +38,10 @@ from greenchain.model.fields import from_fields, to_fields
 from greenchain.proof.format import (
     MAX_PROOF_BYTES,
     ProofStep,
+    compute_tagged_digest,
     decode_array,
     decode_step,
+    encode_tagged,
 )
 from greenchain.proof.report import iso_utc, iso_utc_ms
 
@@ -117,7 +118,7 @@ def status_body_fields(proof: StatusProof) -> list[Any]:
 
 def compute_status_digest(body_fields: Any) -> bytes:
     """Return SHA-256 of ``encode([STATUS_FORMAT_TAG, body_fields])`` (32 bytes)."""
-    return sha256(encode([STATUS_FORMAT_TAG, body_fields]))
+    return compute_tagged_digest(STATUS_FORMAT_TAG, body_fields)
 
 
 def encode_status_proof(proof: StatusProof) -> bytes:
@@ -128,8 +129,7 @@ def encode_status_proof(proof: StatusProof) -> bytes:
     Malformed
         If a field cannot be encoded canonically.
     """
-    body = status_body_fields(proof)
-    return encode([STATUS_FORMAT_TAG, body, compute_status_digest(body)])
+    return encode_tagged(STATUS_FORMAT_TAG, status_body_fields(proof))
 
 
 def is_status_proof_file(data: bytes) -> bool:

@@ -3,28 +3,23 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from helpers.cli_node import running_node
 
 from greenchain.cli.client import NodeClient
 from greenchain.cli.main import cli
 from greenchain.crypto.keys import save_key
-from greenchain.errors import PeerError
 from greenchain.meter import sample_path
 from greenchain.model.certificates import compute_bundle_id
-from greenchain.model.genesis import genesis_to_json
-from greenchain.node.devnet import dev_genesis, dev_key, free_ports, write_network
+from greenchain.node.devnet import dev_key
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
-START_DEADLINE_S = 30.0
 TURBINES = {"R80711": ("48.4569", "5.5847"), "R80721": ("48.4497", "5.5869"),
             "R80736": ("48.4461", "5.5925"), "R80790": ("48.4536", "5.5875")}
 SMALL_CSV = """timestamp_utc,energy_kwh
@@ -35,44 +30,10 @@ SMALL_CSV = """timestamp_utc,energy_kwh
 """
 
 
-def wait_until_serving(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    client = NodeClient(url, request_timeout_s=2.0)
-    deadline = time.monotonic() + START_DEADLINE_S
-    while time.monotonic() < deadline:
-        try:
-            client.status()
-            return
-        except PeerError:
-            pass
-        try:  # waits a little, and notices a node that died at start
-            proc.wait(timeout=0.05)
-        except subprocess.TimeoutExpired:
-            continue
-        raise AssertionError(f"node exited with {proc.returncode}:\n{log.read_text()}")
-    raise AssertionError(f"node did not answer within {START_DEADLINE_S} s:\n{log.read_text()}")
-
-
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    root = tmp_path_factory.mktemp("net")
-    genesis_path = root / "genesis.json"
-    genesis_path.write_text(json.dumps(genesis_to_json(dev_genesis(1))), encoding="utf-8")
-    (home,) = write_network(root / "nodes", genesis_path, free_ports(1))
-    log = root / "node.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "greenchain.cli.main", "node", "run",
-                                 "--home", str(home.home), "--log-level", "WARNING"],
-                                stdout=out, stderr=subprocess.STDOUT)
-    try:
-        wait_until_serving(proc, home.url, log)
-        yield home.url, genesis_path
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with running_node(tmp_path_factory.mktemp("net")) as served:
+        yield served
 
 
 def ok(*args: str) -> Result:
