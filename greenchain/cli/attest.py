@@ -9,14 +9,22 @@ unreachable node are errors (exit 3 and 4).
 Each attestation's nonce is the row's line number in the file, so signing the same file
 again gives the same transaction ids: a re-run is answered ``committed`` or ``pending``
 for what the ledger already holds (a safe retry), and no Wh is issued twice.
+
+With ``--register-start-column`` and ``--register-end-column`` each attestation also
+carries the meter's cumulative register readings at the period's start and end (kWh in
+the file, whole Wh on the ledger); the ledger checks that they never decrease and differ
+by the period's energy (DESIGN §3). An empty reading is sent as absent.
 """
 
 from __future__ import annotations
 
 import contextlib
+import csv
+import re
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -26,19 +34,121 @@ from greenchain.cli.client import COMMITTED, PENDING, Answer, NodeClient
 from greenchain.cli.commands import echo_json, json_option, node_option
 from greenchain.cli.keys import load_signing_key
 from greenchain.crypto.keys import KeyPair
-from greenchain.errors import BadInput
+from greenchain.errors import BadInput, MeterError
 from greenchain.meter import MeterReading, MeterRow, attestation_txs, read_meter_csv
-from greenchain.model.transactions import Tx
+from greenchain.model.transactions import Attest, Tx, make_tx
 from greenchain.params import MAX_BLOCK_TXS, MAX_PERIOD_S
 
 DEFAULT_WAIT_S = 120.0
 ACCEPTED = (PENDING, COMMITTED)
+MAX_REGISTER_TEXT = 40  # characters; bounds the work of exact decimal arithmetic
+_REGISTER_TEXT = re.compile(r"[0-9]+(?:\.[0-9]+)?", re.ASCII)
+
+Readings = Mapping[int, tuple[int | None, int | None]]
+"""Register readings at period start and end (Wh, None if empty) by the row's line number."""
 
 
-def signed_attestations(rows: Sequence[MeterRow], key: KeyPair, chain_id: str) -> Iterator[Tx]:
-    """Sign one attestation per row; its nonce is the row's line number (stable ids)."""
+def parse_register_wh(text: str) -> int | None:
+    """Return a cumulative register reading in kWh as whole Wh, exactly; None if empty.
+
+    Raises
+    ------
+    MeterError
+        If the text is not plain non-negative decimal kWh or is not a whole number of Wh.
+    """
+    if text == "":
+        return None
+    if len(text) > MAX_REGISTER_TEXT or not _REGISTER_TEXT.fullmatch(text):
+        raise MeterError(f"register reading is not plain non-negative decimal kWh: "
+                         f"{text[:50]!r}", text=text)
+    wh = Decimal(text) * 1000
+    # The ledger compares readings with the energy exactly: no rounding of a reading.
+    if wh != wh.to_integral_value():
+        raise MeterError(f"register reading {text} kWh is not a whole number of Wh", text=text)
+    return int(wh)
+
+
+def read_register_readings(path: Path, start_column: str, end_column: str) -> dict[
+        int, tuple[int | None, int | None]]:
+    """Read the register columns of a meter CSV that `read_meter_csv` has accepted.
+
+    Lines are counted as `read_meter_csv` counts them (a row's first line), so the
+    readings match `MeterRow.line_no`.
+
+    Parameters
+    ----------
+    path:
+        The meter CSV file (UTF-8, header row).
+    start_column, end_column:
+        Columns holding the cumulative register readings at the period start and end, kWh.
+
+    Returns
+    -------
+    dict[int, tuple[int | None, int | None]]
+        (start, end) in Wh by line number; None for an empty cell.
+
+    Raises
+    ------
+    MeterError
+        If a column is missing, the file is unreadable, or a reading is malformed
+        (names the file and line).
+    """
+    readings: dict[int, tuple[int | None, int | None]] = {}
+    try:
+        with path.open("rb") as handle:
+            lines = (raw.decode("utf-8").removeprefix("\ufeff") for raw in handle)
+            reader = csv.reader(lines, strict=True)
+            header = next(reader, [])
+            columns = [_column_index(header, name, path) for name in (start_column, end_column)]
+            last_line = reader.line_num
+            for cells in reader:  # a row's line is the line after the previous row's last
+                line_no, last_line = last_line + 1, reader.line_num
+                readings[line_no] = _row_reading(cells, columns, path, line_no)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise MeterError(f"cannot read register readings of {path}: {exc}",
+                         path=str(path)) from exc
+    return readings
+
+
+def _column_index(header: list[str], name: str, path: Path) -> int:
+    if name not in header:
+        raise MeterError(f"{path}: line 1: missing register column {name!r}", path=str(path))
+    return header.index(name)
+
+
+def _row_reading(cells: list[str], columns: list[int], path: Path,
+                 line_no: int) -> tuple[int | None, int | None]:
+    try:
+        return parse_register_wh(cells[columns[0]]), parse_register_wh(cells[columns[1]])
+    except MeterError as exc:
+        raise MeterError(f"{path}: line {line_no}: {exc.message}", path=str(path),
+                         line_no=line_no) from exc
+
+
+def signed_attestations(rows: Sequence[MeterRow], key: KeyPair, chain_id: str,
+                        readings: Readings | None = None) -> Iterator[Tx]:
+    """Sign one attestation per row; its nonce is the row's line number (stable ids).
+
+    Parameters
+    ----------
+    rows:
+        The meter rows (Wh, UTC seconds).
+    key:
+        The meter gateway's attestation key.
+    chain_id:
+        The chain the transactions are for.
+    readings:
+        Register readings by line number (`read_register_readings`), or None to send
+        none.
+    """
     for row in rows:
-        yield from attestation_txs([row], key, chain_id, nonce_base=row.line_no)
+        if readings is None:
+            yield from attestation_txs([row], key, chain_id, nonce_base=row.line_no)
+            continue
+        start_wh, end_wh = readings.get(row.line_no, (None, None))
+        body = Attest(row.device_id, row.period_start, row.period_end, row.energy_wh,
+                      start_wh, end_wh)
+        yield make_tx(key, chain_id, body, row.line_no)
 
 
 def submit_in_batches(client: NodeClient, txs: Sequence[Tx], batch_size: int,
@@ -147,26 +257,41 @@ def progress(total: int) -> Iterator[Callable[[int], None]]:
               help="Wait until every accepted attestation is committed.")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0.0), default=DEFAULT_WAIT_S,
               show_default=True, help="Longest wait for the commits, seconds.")
+@click.option("--register-start-column", default=None, metavar="COL",
+              help="Column of the cumulative meter register reading at each period's start, "
+              "kWh (whole Wh).")
+@click.option("--register-end-column", default=None, metavar="COL",
+              help="Column of the cumulative meter register reading at each period's end, "
+              "kWh (whole Wh).")
 @click.option("--verbose", "-v", is_flag=True, help="One line per refused row.")
 @json_option
 def attest_command(key_file: Path, meter_csv: Path, device_column: str | None,
                    device: str | None, interval_s: int, batch_size: int, node_url: str,
-                   wait: bool, timeout_s: float, verbose: bool, as_json: bool) -> None:
+                   wait: bool, timeout_s: float, register_start_column: str | None,
+                   register_end_column: str | None, verbose: bool, as_json: bool) -> None:
     """Attest every row with positive energy of a meter CSV, signed by KEY.
 
     Rows go in file order, in batches sent one after another. Rows the ledger refuses
     (e.g. period_overlap) are counted by rule and the command still exits 0. Re-running
     the same file is safe: it signs the same transactions (the nonce is the row's line
-    number), which the node answers as already committed or pending.
+    number), which the node answers as already committed or pending. With the register
+    columns, each attestation carries the meter's cumulative readings (DESIGN §3).
     """
     if (device_column is None) == (device is None):
         raise BadInput("give exactly one of --device-column or --device")
+    if (register_start_column is None) != (register_end_column is None):
+        raise BadInput("give both --register-start-column and --register-end-column, or "
+                       "neither")
     reading = read_meter_csv(meter_csv, device_column=device_column, device=device,
                              interval_s=interval_s)
+    readings = None
+    if register_start_column is not None and register_end_column is not None:
+        readings = read_register_readings(meter_csv, register_start_column,
+                                          register_end_column)
     key = load_signing_key(key_file)
     client = NodeClient(node_url)
     status = client.status()
-    txs = list(signed_attestations(reading.rows, key, status["chain_id"]))
+    txs = list(signed_attestations(reading.rows, key, status["chain_id"], readings))
     with progress(len(txs)) as advance:
         verdicts = submit_in_batches(client, txs, batch_size, advance)
     finals = None

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from greenchain.cli import commands as client_commands
+from greenchain.cli import lifecycle as lifecycle_commands
 from greenchain.cli import node as node_commands
 from greenchain.cli.demo import demo_command
 from greenchain.errors import (
@@ -65,6 +66,7 @@ def cli() -> None:
 
 node_commands.register(cli)
 client_commands.register(cli)
+lifecycle_commands.register(cli)  # after: it extends the export group
 cli.add_command(demo_command)
 
 

@@ -4,6 +4,7 @@ The owner signs. Moving or retiring a bundle's whole quantity keeps the bundle; 
 it splits the bundle: the moved (or retired) piece takes the LOW serials
 ``[s, s + amount)`` and the rest keeps ``[s + amount, e)`` (DESIGN §2). The new bundle ids
 follow from the ranges (`compute_bundle_id`), so they are printed even without waiting.
+`send_bundle_tx` and `echo_bundles` also serve withdrawal and export (`greenchain.cli.lifecycle`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from greenchain.cli.commands import (
     wait_options,
 )
 from greenchain.cli.keys import load_signing_key, parse_hex32, parse_public_key
-from greenchain.cli.registry import KEY_FILE, parse_country, parse_utc_date
+from greenchain.cli.registry import KEY_FILE, SendOptions, parse_country, parse_utc_date
 from greenchain.errors import BadInput
 from greenchain.model.certificates import compute_bundle_id
 from greenchain.model.transactions import Body, Retire, Transfer, Tx, make_tx
@@ -78,33 +79,68 @@ def split_pieces(bundle: dict[str, Any], amount_wh: int, moved: str) -> list[tup
             ("rest", compute_bundle_id(device, start + amount_wh, end))]
 
 
-def _bundle_line(role: str, doc: dict[str, Any]) -> str:
+def role_bundle_line(role: str, doc: dict[str, Any]) -> str:
+    """Return ``<role>: bundle <id> <device>:[s, e) <Wh> Wh owner <key> status <status>``."""
     return (f"{role}: bundle {doc['bundle_id']} {doc['device_id']}:[{doc['serial_start']}, "
             f"{doc['serial_end']}) {doc['quantity_wh']} Wh owner {doc['owner']} "
             f"status {doc['status']}")
 
 
-def _run_bundle_tx(owner_key: Path, bundle_hex: str, amount_wh: int,
-                   make_body: Callable[[bytes], Body],
-                   role: str, node_url: str, wait: bool, timeout_s: float, nonce: int | None,
-                   as_json: bool) -> None:
-    """Submit a transfer or retirement of `bundle_hex`, then print the resulting bundles."""
+def send_bundle_tx(signer_key: Path, bundle_hex: str, amount_wh: int | None,
+                   make_body: Callable[[bytes], Body], role: str,
+                   send: SendOptions) -> tuple[Answer, list[dict[str, Any]]]:
+    """Submit a transaction on one bundle; return the verdict and the bundles it leaves.
+
+    Parameters
+    ----------
+    signer_key:
+        Key file of the signer (the bundle owner, or its issuing body for a withdrawal).
+    bundle_hex:
+        The bundle id, 64 hex digits.
+    amount_wh:
+        Wh the transaction moves (its low serials, DESIGN §2), or None for the whole bundle.
+    make_body:
+        Builds the transaction body from the bundle id.
+    role:
+        Name of the moved piece in the output (``transferred``, ``exported``, ...).
+    send:
+        Node, wait and output options.
+
+    Returns
+    -------
+    tuple[Answer, list[dict]]
+        The final verdict, and the moved piece then the rest (if the bundle splits): as
+        the API renders them once committed, else only their role and id.
+
+    Raises
+    ------
+    BadInput, BadKeyFile
+        On a malformed bundle id or an unreadable key file.
+    NodeRefused, CommitTimeout, PeerError
+        As `run_tx`; ``not_found`` if the node has no such bundle.
+    """
     bundle_id = parse_hex32(bundle_hex, "--bundle")
-    signer = load_signing_key(owner_key)
-    source = NodeClient(node_url).get_object(f"/v1/bundles/{bundle_id.hex()}", *BUNDLE_KEYS)
+    signer = load_signing_key(signer_key)
+    source = NodeClient(send.node_url).get_object(f"/v1/bundles/{bundle_id.hex()}", *BUNDLE_KEYS)
     body = make_body(bundle_id)
 
     def build(chain_id: str) -> Tx:
-        return make_tx(signer, chain_id, body, clock_nonce(nonce))
+        return make_tx(signer, chain_id, body, clock_nonce(send.nonce))
 
-    client, answer = run_tx(node_url, build, wait, timeout_s, as_json)
-    pieces = split_pieces(source, amount_wh, role)
-    docs = [_piece(client, answer, piece_role, piece_id) for piece_role, piece_id in pieces]
+    client, answer = run_tx(send.node_url, build, send.wait, send.timeout_s, send.as_json)
+    whole = int(source["quantity_wh"]) if amount_wh is None else amount_wh
+    pieces = split_pieces(source, whole, role)
+    return answer, [_piece(client, answer, piece_role, piece_id) for piece_role, piece_id in pieces]
+
+
+def echo_bundles(answer: Answer, docs: list[dict[str, Any]], as_json: bool,
+                 extra: dict[str, Any] | None = None) -> None:
+    """Print the bundles a transaction left (one line each), or the JSON answer with them."""
     if as_json:
-        echo_json(answer | {"bundles": docs})
+        echo_json(answer | {"bundles": docs} | (extra or {}))
         return
     for doc in docs:
-        click.echo(_bundle_line(doc["role"], doc) if "status" in doc
+        click.echo(role_bundle_line(doc["role"], doc) if "status" in doc
                    else f"{doc['role']}: bundle {doc['bundle_id']} (once committed)")
 
 
@@ -132,9 +168,11 @@ def transfer_command(owner_key: Path, bundle_hex: str, amount_wh: int, receiver:
                      as_json: bool) -> None:
     """Transfer AMOUNT Wh of a bundle to another account; print the resulting bundles."""
     to_key = parse_public_key(receiver, "--to")
-    _run_bundle_tx(owner_key, bundle_hex, amount_wh,
-                   lambda bundle_id: Transfer(bundle_id, amount_wh, to_key), "transferred",
-                   node_url, wait, timeout_s, nonce, as_json)
+    send = SendOptions(node_url, wait, timeout_s, nonce, as_json)
+    answer, docs = send_bundle_tx(owner_key, bundle_hex, amount_wh,
+                                  lambda bundle_id: Transfer(bundle_id, amount_wh, to_key),
+                                  "transferred", send)
+    echo_bundles(answer, docs, as_json)
 
 
 @click.command("retire")
@@ -165,7 +203,9 @@ def retire_command(owner_key: Path, bundle_hex: str, amount_wh: int, beneficiary
     if end <= start:
         raise BadInput("--consumption-end must be after --consumption-start")
     claim_country = parse_country(country)
-    _run_bundle_tx(owner_key, bundle_hex, amount_wh,
-                   lambda bundle_id: Retire(bundle_id, amount_wh, beneficiary, start, end,
-                                            purpose, claim_country), "retired",
-                   node_url, wait, timeout_s, nonce, as_json)
+    send = SendOptions(node_url, wait, timeout_s, nonce, as_json)
+    answer, docs = send_bundle_tx(
+        owner_key, bundle_hex, amount_wh,
+        lambda bundle_id: Retire(bundle_id, amount_wh, beneficiary, start, end, purpose,
+                                 claim_country), "retired", send)
+    echo_bundles(answer, docs, as_json)
