@@ -11,14 +11,20 @@ Routes:
 - ``GET /v1/bundles/{id}``, ``GET /v1/certificates/{device}:{serial}``,
   ``GET /v1/accounts/{key}``, ``GET /v1/devices/{id}``, ``GET /v1/blocks/{height}``.
 - ``GET /v1/bundles?owner=HEX&device=ID&status=S&from=T&to=T&after=CURSOR&limit=N``: a
-  page of bundles (``{"bundles": [...], "next": CURSOR or null}``). ``owner`` lists its
-  active bundles; ``from``/``to`` bound the production period start (UTC seconds or ISO
-  8601 with a zone; from inclusive, to exclusive); ``status`` is any stored status.
+  page of bundles (``{"bundles": [...], "next": CURSOR or null, "as_of_ms": MS}``).
+  ``owner`` lists the bundles it holds (active or expired); ``from``/``to`` bound the
+  production period start (UTC seconds or ISO 8601 with a zone; from inclusive, to
+  exclusive); ``status`` is a stored status or ``expired``.
 - ``GET /v1/retirements?beneficiary=NAME&from=T&to=T&after=CURSOR&limit=N``: a page of
   the bundles retired for a beneficiary (exact name), by production period.
-- ``GET /v1/accounts/{key}/balance``: active Wh by device, technology and UTC month.
+- ``GET /v1/accounts/{key}/balance``: active and expired Wh by device, technology and
+  UTC month.
 - ``GET /v1/devices/{id}/totals``: issued, transferred (moved away from the device's
-  owner), retired and active Wh, and Wh by stored status.
+  owner), retired, active and expired Wh, and Wh by status (stored and derived).
+Expiry is derived, never stored (DESIGN §2): every bundle rendered carries ``status`` as
+of the tip's block time (``as_of_ms``; ``expired`` once genesis ``expiry_s`` passed since
+its production period ended), ``stored_status`` and ``expiry_date``; status filters,
+balances and totals judge at the same time.
 - ``GET /v1/proofs/provenance/{device}:{serial}``: the proof file (``application/msgpack``).
 - ``GET /v1/proofs/status/{device}:{serial}``: the status proof at the tip (same type).
 - ``GET /v1/status``, ``GET /v1/evidence``.
@@ -38,20 +44,14 @@ from aiohttp import web
 from greenchain.codec import decode, encode
 from greenchain.errors import DecodeError, GreenChainError, Malformed, NotFound, PoolFull
 from greenchain.ledger.view import get_account, get_device
-from greenchain.model.views import bundle_json, device_json, header_json, mwh_text
+from greenchain.model.certificates import Bundle
+from greenchain.model.views import bundle_json, device_json, header_json, iso_utc, mwh_text
 from greenchain.node.service import NodeService, Verdict
 from greenchain.params import MAX_BODY_BYTES
 from greenchain.proof.build import build_provenance
 from greenchain.proof.status import build_status_proof
-from greenchain.store.queries import (
-    Balance,
-    BundlePage,
-    DeviceTotals,
-    account_balance,
-    device_totals,
-    query_bundles,
-    query_retirements,
-)
+from greenchain.store.balances import Balance, DeviceTotals, account_balance, device_totals
+from greenchain.store.queries import AsOf, BundlePage, query_bundles, query_retirements
 from greenchain.store.query_params import (
     param_after,
     param_limit,
@@ -127,10 +127,21 @@ def _certificate_param(request: web.Request) -> tuple[str, int]:
     return device_id, int(serial)
 
 
+def as_of_bundle_json(bundle: Bundle, as_of: AsOf) -> dict[str, Any]:
+    """Return a bundle as JSON with its status at `as_of` (``expired`` derived, DESIGN §2)."""
+    return bundle_json(bundle, time_ms=as_of.time_ms, expiry_s=as_of.expiry_s)
+
+
+def as_of_json(as_of: AsOf) -> dict[str, Any]:
+    """Return the moment statuses were judged at: UTC ms and ISO 8601."""
+    return {"as_of_ms": as_of.time_ms, "as_of": iso_utc(as_of.time_ms // 1000)}
+
+
 def page_json(page: BundlePage) -> dict[str, Any]:
-    """Return a page of bundles as ``{"bundles": [...], "next": hex or None}``."""
+    """Return a page of bundles as ``{"bundles": [...], "next": hex or None, "as_of_ms"}``."""
     nxt = None if page.next_cursor is None else page.next_cursor.hex()
-    return {"bundles": [bundle_json(b) for b in page.bundles], "next": nxt}
+    return {"bundles": [as_of_bundle_json(b, page.as_of) for b in page.bundles],
+            "next": nxt, **as_of_json(page.as_of)}
 
 
 def _wh_json(by_key: dict[str, int]) -> dict[str, dict[str, Any]]:
@@ -138,20 +149,32 @@ def _wh_json(by_key: dict[str, int]) -> dict[str, dict[str, Any]]:
 
 
 def balance_json(balance: Balance) -> dict[str, Any]:
-    """Return an account balance as JSON: Wh (int) and MWh (exact decimal text)."""
+    """Return an account balance as JSON: Wh (int) and MWh (exact decimal text).
+
+    ``total_wh`` and ``by_*`` count active Wh; ``expired_wh`` and ``expired.by_*`` the
+    Wh held past their expiry date at ``as_of_ms``.
+    """
     return {"account": balance.account.hex(), "total_wh": balance.total_wh,
             "total_mwh": mwh_text(balance.total_wh),
             "by_device": _wh_json(balance.by_device),
             "by_technology": _wh_json(balance.by_technology),
-            "by_month": _wh_json(balance.by_month)}
+            "by_month": _wh_json(balance.by_month),
+            "expired_wh": balance.expired_wh, "expired_mwh": mwh_text(balance.expired_wh),
+            "expired": {"by_device": _wh_json(balance.expired_by_device),
+                        "by_technology": _wh_json(balance.expired_by_technology),
+                        "by_month": _wh_json(balance.expired_by_month)},
+            **as_of_json(balance.as_of)}
 
 
 def totals_json(totals: DeviceTotals) -> dict[str, Any]:
-    """Return a device's totals as JSON (Wh)."""
+    """Return a device's totals as JSON (Wh); ``by_status`` has ``expired`` derived."""
     return {"device_id": totals.device_id, "owner_account": totals.owner_account.hex(),
             "issued_wh": totals.issued_wh, "transferred_wh": totals.moved_wh,
             "retired_wh": totals.retired_wh, "active_wh": totals.active_wh,
-            "by_status": dict(sorted(totals.by_status.items()))}
+            "expired_wh": totals.expired_wh,
+            "by_status": dict(sorted(totals.by_status.items())),
+            "stored_by_status": dict(sorted(totals.stored_by_status.items())),
+            **as_of_json(totals.as_of)}
 
 
 class ClientApi:
@@ -162,6 +185,10 @@ class ClientApi:
         self.service = service
         self.status_fn = status
         self.on_admitted = on_admitted
+
+    def as_of(self) -> AsOf:
+        """Return the tip's block time and the genesis expiry policy (DESIGN §2)."""
+        return AsOf(self.service.tip.time_ms, self.service.genesis.expiry_s)
 
     async def submit(self, request: web.Request) -> web.Response:
         """POST /v1/tx."""
@@ -188,13 +215,13 @@ class ClientApi:
         bundle = self.service.store.get_bundle(_hex_param(request, "bundle_id"))
         if bundle is None:
             raise NotFound("no such bundle")
-        return web.json_response(bundle_json(bundle))
+        return web.json_response(as_of_bundle_json(bundle, self.as_of()))
 
     async def bundles(self, request: web.Request) -> web.Response:
         """GET /v1/bundles?owner=&device=&status=&from=&to=&after=&limit= (a page)."""
         query, after, limit = parse_bundle_query(request.query)
-        return web.json_response(page_json(query_bundles(self.service.store, query, after,
-                                                         limit)))
+        page = query_bundles(self.service.store, query, after, limit, as_of=self.as_of())
+        return web.json_response(page_json(page))
 
     async def retirements(self, request: web.Request) -> web.Response:
         """GET /v1/retirements?beneficiary=NAME&from=&to=&after=&limit= (a page)."""
@@ -202,7 +229,7 @@ class ClientApi:
         beneficiary = param_required(params, "beneficiary")
         period_from, period_to = param_period(params)
         page = query_retirements(self.service.store, beneficiary, period_from, period_to,
-                                 param_after(params), param_limit(params))
+                                 param_after(params), param_limit(params), as_of=self.as_of())
         return web.json_response(page_json(page))
 
     async def balance(self, request: web.Request) -> web.Response:
@@ -210,11 +237,13 @@ class ClientApi:
         key = _hex_param(request, "key")
         if get_account(self.service.store, key) is None:
             raise NotFound("no such account")
-        return web.json_response(balance_json(account_balance(self.service.store, key)))
+        balance = account_balance(self.service.store, key, as_of=self.as_of())
+        return web.json_response(balance_json(balance))
 
     async def device_totals(self, request: web.Request) -> web.Response:
         """GET /v1/devices/{id}/totals."""
-        totals = device_totals(self.service.store, request.match_info["device_id"])
+        totals = device_totals(self.service.store, request.match_info["device_id"],
+                               as_of=self.as_of())
         if totals is None:
             raise NotFound("no such device")
         return web.json_response(totals_json(totals))
@@ -225,7 +254,7 @@ class ClientApi:
         bundle = self.service.store.find_leaf_bundle(device_id, serial)
         if bundle is None:
             raise NotFound("no such certificate", certificate=f"{device_id}:{serial}")
-        return web.json_response(bundle_json(bundle))
+        return web.json_response(as_of_bundle_json(bundle, self.as_of()))
 
     async def provenance(self, request: web.Request) -> web.Response:
         """GET /v1/proofs/provenance/{device}:{serial}."""

@@ -2,7 +2,9 @@
 
 They read the node's query routes (``GET /v1/bundles``, ``/v1/retirements``,
 ``/v1/accounts/{key}/balance``, ``/v1/devices/{id}/totals``) and follow the ``next``
-cursor of a listing until the node says it is complete.
+cursor of a listing until the node says it is complete. Statuses are the node's as of its
+tip's block time: ``expired`` is derived from the genesis expiry policy (DESIGN §2), so an
+expired bundle shows as ``expired`` and counts as expired, never as active.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from greenchain.cli.commands import echo_json, json_option, node_option
 from greenchain.cli.keys import parse_public_key
 from greenchain.cli.txcmds import parse_utc_time
 from greenchain.errors import PeerError
-from greenchain.model.certificates import SPLIT
+from greenchain.model.certificates import EXPIRED, SPLIT
 from greenchain.model.views import mwh_text
 
 PAGE_LIMIT = 500
@@ -87,10 +89,12 @@ def period_options(func: Any) -> Any:
 
 @click.command("bundles")
 @click.option("--owner", metavar="PUBHEX_OR_KEYFILE",
-              help="Active bundles of this account: 64 hex digits or a key file.")
+              help="Bundles this account holds (active or expired): 64 hex digits or a "
+              "key file.")
 @click.option("--device", "device_id", metavar="ID", help="Bundles of this device.")
 @click.option("--status", metavar="STATUS",
-              help="Bundles with this status: active, split, retired, ...")
+              help="Bundles with this status at the tip's block time: active, expired, "
+              "split, retired, withdrawn, exported.")
 @period_options
 @node_option
 @json_option
@@ -99,8 +103,10 @@ def bundles_command(owner: str | None, device_id: str | None, status: str | None
                     as_json: bool) -> None:
     """List bundles by owner, device, status and production period (all filters combine).
 
-    --owner lists only the account's active bundles; without it every status is listed.
-    The Wh total leaves out split bundles (their pieces hold the same Wh).
+    --owner lists the account's active and expired bundles; without it every status is
+    listed. Statuses are as of the node's tip (expired is derived, never stored). The Wh
+    total leaves out split bundles (their pieces hold the same Wh) and says how many of
+    its Wh expired.
     """
     if not any((owner, device_id, status, period_from, period_to)):
         raise click.UsageError("give at least one of --owner, --device, --status, --from, "
@@ -114,15 +120,17 @@ def bundles_command(owner: str | None, device_id: str | None, status: str | None
     # A split parent's Wh are its pieces' Wh: count them once.
     splits = sum(1 for b in bundles if b["status"] == SPLIT)
     total = sum(int(b["quantity_wh"]) for b in bundles if b["status"] != SPLIT)
+    expired = sum(int(b["quantity_wh"]) for b in bundles if b["status"] == EXPIRED)
     if as_json:
         owner_hex = owner_key.hex() if owner_key else None
         echo_json({"owner": owner_hex, "filters": params, "bundles": bundles,
-                   "total_wh": total})
+                   "total_wh": total, "expired_wh": expired})
         return
     for doc in bundles:
         click.echo(bundle_line(doc))
-    kind = "active bundles" if owner_key and not status else "bundles"
+    kind = "active bundles" if owner_key and not status and not expired else "bundles"
     note = f" ({splits} split, not counted)" if splits else ""
+    note += f", of which {expired} Wh expired" if expired else ""
     click.echo(f"{len(bundles)} {kind}, {total} Wh{note}")
 
 
@@ -133,7 +141,8 @@ def bundles_command(owner: str | None, device_id: str | None, status: str | None
 def balance_command(account: str, node_url: str, as_json: bool) -> None:
     """Show ACCOUNT's active Wh (and MWh) by device, technology and month of production.
 
-    ACCOUNT is a public key (64 hex digits) or a key file.
+    ACCOUNT is a public key (64 hex digits) or a key file. Wh held past their expiry date
+    (at the node's tip) are listed apart as expired.
     """
     key = parse_public_key(account, "ACCOUNT")
     doc = NodeClient(node_url).get_object(f"/v1/accounts/{key.hex()}/balance", "total_wh",
@@ -143,10 +152,20 @@ def balance_command(account: str, node_url: str, as_json: bool) -> None:
         return
     click.echo(f"account {key.hex()}: {doc['total_wh']} Wh ({mwh_text(doc['total_wh'])} MWh)"
                " active")
+    _echo_breakdown(doc, "")
+    expired_wh = int(doc.get("expired_wh") or 0)
+    if expired_wh:
+        click.echo(f"expired: {expired_wh} Wh ({mwh_text(expired_wh)} MWh) "
+                   f"as of {doc.get('as_of', 'the tip')}")
+        _echo_breakdown(doc.get("expired") or {}, "expired ")
+
+
+def _echo_breakdown(doc: Mapping[str, Any], label: str) -> None:
+    """Print the ``by_device``, ``by_technology`` and ``by_month`` Wh of a balance."""
     for title, field in (("device", "by_device"), ("technology", "by_technology"),
                          ("month", "by_month")):
-        click.echo(f"by {title}:")
-        for name, amount in doc[field].items():
+        click.echo(f"{label}by {title}:")
+        for name, amount in (doc.get(field) or {}).items():
             click.echo(f"  {name}: {amount['wh']} Wh ({amount['mwh']} MWh)")
 
 
@@ -155,7 +174,7 @@ def balance_command(account: str, node_url: str, as_json: bool) -> None:
 @node_option
 @json_option
 def device_totals_command(device_id: str, node_url: str, as_json: bool) -> None:
-    """Show DEVICE_ID's issued, transferred, retired and active Wh."""
+    """Show DEVICE_ID's issued, transferred, retired, active and expired Wh (at the tip)."""
     path = f"/v1/devices/{urllib.parse.quote(device_id, safe='')}/totals"
     doc = NodeClient(node_url).get_object(path, "issued_wh", "transferred_wh", "retired_wh",
                                           "active_wh", "by_status")
@@ -164,7 +183,9 @@ def device_totals_command(device_id: str, node_url: str, as_json: bool) -> None:
         return
     click.echo(f"device {device_id} (owner {doc.get('owner_account')})")
     for label, field in (("issued", "issued_wh"), ("transferred", "transferred_wh"),
-                         ("retired", "retired_wh"), ("active", "active_wh")):
-        click.echo(f"  {label}: {doc[field]} Wh ({mwh_text(int(doc[field]))} MWh)")
+                         ("retired", "retired_wh"), ("active", "active_wh"),
+                         ("expired", "expired_wh")):
+        wh = int(doc.get(field) or 0)
+        click.echo(f"  {label}: {wh} Wh ({mwh_text(wh)} MWh)")
     statuses = ", ".join(f"{name} {wh} Wh" for name, wh in doc["by_status"].items())
     click.echo(f"  by status: {statuses or 'nothing issued'}")

@@ -7,8 +7,15 @@ a node's own view for queries, rebuilt from the same writes by every node. Two k
   status and retirement indexes. A bundle whose record changes loses the entries of its
   old record and gains those of its new one.
 - *counters* (key -> Wh as 8 big-endian bytes): an account's active Wh by device and
-  month of production, and a device's leaf Wh by status and by "moved away from the
-  device's owner". A change adds the new record's amounts and subtracts the old one's.
+  month of production, a device's leaf Wh by status and by "moved away from the
+  device's owner", and the active Wh by UTC day of production (per device, and per owner
+  and device: `ACTIVE_DAY_INDEX`). A change adds the new record's amounts and subtracts
+  the old one's.
+
+Expiry is derived, never stored (DESIGN §2): the counters hold *stored* statuses, and
+`greenchain.store.queries` splits stored-active Wh into active and expired at the tip's
+block time. The day counters let it do so without reading every bundle: a whole day is on
+one side of the expiry cutoff except the one day that holds it.
 """
 
 from __future__ import annotations
@@ -17,11 +24,12 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from functools import lru_cache
 
-from greenchain.model.certificates import ACTIVE, RETIRED, SPLIT, Bundle
+from greenchain.model.certificates import ACTIVE, DAY_S, RETIRED, SPLIT, Bundle
 from greenchain.store.schema import (
     BALANCE_INDEX,
     DEVICE_INDEX,
     DEVICE_TOTALS,
+    INDEX,
     OWNER_INDEX,
     PERIOD_INDEX,
     RETIRED_INDEX,
@@ -32,6 +40,18 @@ from greenchain.store.schema import (
     text_prefix,
 )
 
+ACTIVE_DAY_INDEX = INDEX + b"X"
+"""Active Wh by UTC day of production (schema ``0x04``; defined here until schema.py lists it).
+
+- ``ACTIVE_DAY_INDEX + b"d" + device_prefix(device_id) + day (8 bytes) -> Wh``: the
+  device's stored-active Wh (any owner) of bundles whose period starts in that day;
+- ``ACTIVE_DAY_INDEX + b"o" + owner + device_prefix(device_id) + day -> Wh``: the same,
+  of one owner.
+
+``day`` is the UTC midnight (seconds) of the period start; a key whose total falls to zero
+is deleted."""
+DEVICE_DAY = ACTIVE_DAY_INDEX + b"d"
+OWNER_DAY = ACTIVE_DAY_INDEX + b"o"
 MOVED = "moved"
 """DEVICE_TOTALS bucket: leaf Wh whose owner is not the device's owner account."""
 STATUS_BUCKET = "status:"
@@ -50,6 +70,29 @@ def production_month(period_start: int) -> str:
 def _month_of_hour(hour: int) -> str:
     # A block's bundles share few hours: formatting each date once keeps commits cheap.
     return datetime.fromtimestamp(hour * 3600, UTC).strftime("%Y-%m")
+
+
+def production_day(period_start: int) -> int:
+    """Return the UTC midnight (seconds) of a production period start (UTC seconds)."""
+    return period_start - period_start % DAY_S
+
+
+def month_bounds(month: str) -> tuple[int, int]:
+    """Return the first second and the end (exclusive) of a UTC month ``YYYY-MM``, UTC s."""
+    year, number = int(month[:4]), int(month[5:7])
+    following = (year + 1, 1) if number == 12 else (year, number + 1)
+    start = datetime(year, number, 1, tzinfo=UTC)
+    return int(start.timestamp()), int(datetime(*following, 1, tzinfo=UTC).timestamp())
+
+
+def device_day_key(device_id: str, day: int) -> bytes:
+    """Key of a device's active Wh produced in the UTC day starting at `day` (UTC s)."""
+    return DEVICE_DAY + device_prefix(device_id) + be64(day)
+
+
+def owner_day_key(owner: bytes, device_id: str, day: int) -> bytes:
+    """Key of an owner's active Wh of one device produced in the UTC day `day` (UTC s)."""
+    return OWNER_DAY + owner + device_prefix(device_id) + be64(day)
 
 
 def balance_key(owner: bytes, device_id: str, month: str) -> bytes:
@@ -106,14 +149,18 @@ def bundle_amounts(bundle: Bundle, device_owner: bytes | None) -> dict[bytes, in
     Returns
     -------
     dict[bytes, int]
-        The owner's balance key while active; for a leaf (not split): its status bucket,
-        and `MOVED` when its owner is not the device's owner.
+        While active: the owner's balance key and the day keys of its production day;
+        for a leaf (not split): its status bucket, and `MOVED` when its owner is not the
+        device's owner.
     """
     amounts: dict[bytes, int] = {}
     wh = bundle.quantity_wh
     if bundle.status == ACTIVE:
         month = production_month(bundle.period_start)
+        day = production_day(bundle.period_start)
         amounts[balance_key(bundle.owner, bundle.device_id, month)] = wh
+        amounts[device_day_key(bundle.device_id, day)] = wh
+        amounts[owner_day_key(bundle.owner, bundle.device_id, day)] = wh
     if bundle.status != SPLIT:
         amounts[totals_key(bundle.device_id, STATUS_BUCKET + bundle.status)] = wh
         if device_owner is not None and bundle.owner != device_owner:

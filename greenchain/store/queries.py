@@ -1,30 +1,47 @@
-"""Read-only queries over the node-side indexes (schema ``0x04``; see `greenchain.store.indexes`).
+"""Read-only listings over the node-side indexes (schema ``0x04``; see `greenchain.store.indexes`).
 
-Bundles by owner, device, production period and status, retirements by beneficiary,
-an account's balance and a device's totals. Lists are pages: up to `limit` bundles and
-an opaque cursor (`BundlePage.next_cursor`) to pass back as `after`. A page also ends
-after `MAX_SCAN` index entries, so a filter that matches little never holds the node
-for long; a client follows the cursor until it is None.
+Bundles by owner, device, production period and status, and retirements by beneficiary
+(an account's balance and a device's totals: `greenchain.store.balances`). Lists are
+pages: up to `limit` bundles and an opaque cursor (`BundlePage.next_cursor`) to pass back
+as `after`. A page also ends after `MAX_SCAN` index entries, so a filter that matches
+little never holds the node for long; a client follows the cursor until it is None. A
+cursor is a position in the index read, so entries a filter drops never shift a page
+boundary.
 
 Production-period filters apply to a bundle's ``period_start`` (UTC seconds): ``from``
 inclusive, ``to`` exclusive. Periods never cross a UTC hour (DESIGN §3), so an hour
 window selects whole hours.
+
+Expiry is derived, never stored (DESIGN §2, docs/DESIGN.md §10): every query judges at an
+`AsOf` (the tip's block time and the genesis ``expiry_s``). A bundle stored ``active``
+whose period ended ``expiry_s`` or more before it is ``expired``. Costs:
+
+- ``status=active`` / ``status=expired`` read the stored-active entries of the status (or
+  device) index, ordered by period start, narrowed to the periods that can match: expired
+  ones start before the cutoff ``tip_s - expiry_s``, active ones at most `MAX_PERIOD_S`
+  before it. Each entry read is checked exactly, so at most one hour of periods is read
+  and dropped; with an owner, the owner's active entries are read and filtered.
+- Balances and device totals (`greenchain.store.balances`) split stored-active Wh at
+  the cutoff with day counters.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from greenchain.errors import Malformed
-from greenchain.ledger.view import get_device
-from greenchain.model.certificates import ACTIVE, RETIRED, Bundle
+from greenchain.model.certificates import (
+    ACTIVE,
+    EXPIRED,
+    STORED_BUNDLE_STATUSES,
+    Bundle,
+    bundle_status_at,
+)
+from greenchain.params import MAX_PERIOD_S
 from greenchain.store.chain import ChainStore
-from greenchain.store.indexes import MOVED, STATUS_BUCKET, read_wh
 from greenchain.store.schema import (
-    BALANCE_INDEX,
     DEVICE_INDEX,
-    DEVICE_TOTALS,
     OWNER_INDEX,
     PERIOD_INDEX,
     RETIRED_INDEX,
@@ -39,6 +56,53 @@ MAX_SCAN = 10_000
 ID_BYTES = 32
 PERIOD_CURSOR_BYTES = 8 + ID_BYTES
 """A cursor into a period-ordered index: period_start (8 bytes) + bundle id."""
+QUERY_STATUSES = STORED_BUNDLE_STATUSES | {EXPIRED}
+"""Statuses a listing filters on: the stored ones and the derived ``expired``."""
+
+
+@dataclass(frozen=True, slots=True)
+class AsOf:
+    """The moment a query judges derived statuses at (DESIGN §2: ``expired`` is derived)."""
+
+    time_ms: int
+    """The tip's block time, UTC ms (the ledger's "now" is a block time, never a clock)."""
+    expiry_s: int | None
+    """The genesis certificate lifetime, seconds after the period end; None = never."""
+
+    def status_of(self, bundle: Bundle) -> str:
+        """Return the status of `bundle` at `time_ms` (``expired`` derived)."""
+        return bundle_status_at(bundle, self.time_ms, self.expiry_s)
+
+    @property
+    def cutoff_s(self) -> int | None:
+        """The latest period end (UTC s) that has expired, or None if none can have.
+
+        A stored-active bundle is expired iff ``period_end <= cutoff_s``: "reached" means
+        ``time_ms >= (period_end + expiry_s) * 1000`` (DESIGN §2).
+        """
+        if self.expiry_s is None:
+            return None
+        cutoff = self.time_ms // 1000 - self.expiry_s
+        return cutoff if cutoff > 0 else None  # every period ends after second 0
+
+
+def as_of_tip(store: ChainStore, expiry_s: int | None) -> AsOf:
+    """Return the `AsOf` of the store's last committed block (DESIGN §5: "now" is its time).
+
+    Parameters
+    ----------
+    store:
+        The chain store.
+    expiry_s:
+        The genesis certificate lifetime (``expiry_s``), or None (never expires).
+
+    Returns
+    -------
+    AsOf
+        The tip's block time (UTC ms; 0 for an empty store, which holds no bundle).
+    """
+    tip = store.tip()
+    return AsOf(0 if tip is None else tip.time_ms, expiry_s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,21 +110,23 @@ class BundleQuery:
     """Filters of a bundle listing; None means "any"."""
 
     owner: bytes | None = None
-    """Owner account: lists its ACTIVE bundles only (ordered by bundle id)."""
+    """Owner account: lists the bundles it holds, stored active (now active or expired),
+    ordered by bundle id."""
     device_id: str | None = None
     """Producing device."""
     status: str | None = None
-    """Stored status (``active``, ``split``, ``retired``, ...), a plain string."""
+    """Status at the query's `AsOf`: a stored one (``active``, ``split``, ``retired``, ...)
+    or ``expired``; ``active`` leaves out the expired bundles."""
     period_from: int | None = None
     """Earliest production period start, UTC seconds (inclusive)."""
     period_to: int | None = None
     """Latest production period start, UTC seconds (exclusive)."""
 
-    def accepts(self, bundle: Bundle) -> bool:
-        """Return True if `bundle` passes every filter."""
+    def accepts(self, bundle: Bundle, as_of: AsOf) -> bool:
+        """Return True if `bundle` passes every filter, its status judged at `as_of`."""
         return ((self.owner is None or bundle.owner == self.owner)
                 and (self.device_id is None or bundle.device_id == self.device_id)
-                and (self.status is None or bundle.status == self.status)
+                and (self.status is None or as_of.status_of(bundle) == self.status)
                 and (self.period_from is None or bundle.period_start >= self.period_from)
                 and (self.period_to is None or bundle.period_start < self.period_to))
 
@@ -70,62 +136,21 @@ class BundlePage:
     """One page of a bundle listing."""
 
     bundles: tuple[Bundle, ...]
-    """The bundles, in index order."""
+    """The bundles, in index order (as stored; `as_of` gives their status now)."""
     next_cursor: bytes | None
     """Pass as `after` for the next page; None when the listing is complete."""
-
-
-@dataclass(frozen=True, slots=True)
-class Balance:
-    """An account's active Wh, in total and broken down."""
-
-    account: bytes
-    """The account key."""
-    by_device: dict[str, int] = field(default_factory=dict)
-    """Device id -> Wh."""
-    by_technology: dict[str, int] = field(default_factory=dict)
-    """EECS technology code of the device -> Wh."""
-    by_month: dict[str, int] = field(default_factory=dict)
-    """UTC month of production (``YYYY-MM``) -> Wh."""
-
-    @property
-    def total_wh(self) -> int:
-        """Wh of every active bundle of the account."""
-        return sum(self.by_device.values())
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceTotals:
-    """Where a device's issued Wh are now."""
-
-    device_id: str
-    """The device."""
-    owner_account: bytes
-    """The device's owner account: the first owner of every Wh it issues."""
-    issued_wh: int
-    """Wh issued so far (the device's next serial)."""
-    moved_wh: int
-    """Wh of leaf bundles now owned by another account: transferred away."""
-    by_status: dict[str, int]
-    """Stored status -> Wh of the device's leaf (not split) bundles."""
-
-    @property
-    def retired_wh(self) -> int:
-        """Wh retired (by anyone)."""
-        return self.by_status.get(RETIRED, 0)
-
-    @property
-    def active_wh(self) -> int:
-        """Wh still active (by anyone)."""
-        return self.by_status.get(ACTIVE, 0)
+    as_of: AsOf
+    """The moment the page's statuses were judged at."""
 
 
 def query_bundles(store: ChainStore, query: BundleQuery, after: bytes = b"",
-                  limit: int = 100, max_scan: int = MAX_SCAN) -> BundlePage:
-    """Return one page of the bundles that match `query`.
+                  limit: int = 100, max_scan: int = MAX_SCAN, *, as_of: AsOf) -> BundlePage:
+    """Return one page of the bundles that match `query` at `as_of`.
 
     The index read is the most selective one given: owner (ordered by bundle id), else
-    device, else status, else all bundles (ordered by production period start).
+    device, else status, else all bundles (ordered by production period start). Status
+    ``active`` and ``expired`` read the stored-active entries, narrowed by period start
+    to those that can match (module docstring: costs).
 
     Parameters
     ----------
@@ -139,6 +164,8 @@ def query_bundles(store: ChainStore, query: BundleQuery, after: bytes = b"",
         Most bundles returned (>= 1).
     max_scan:
         Most index entries read.
+    as_of:
+        The tip's block time and the expiry policy: judges ``status``.
 
     Returns
     -------
@@ -153,21 +180,19 @@ def query_bundles(store: ChainStore, query: BundleQuery, after: bytes = b"",
     if query.owner is not None:
         entries = _id_entries(store, OWNER_INDEX + query.owner, after)
     else:
-        prefix = PERIOD_INDEX
-        if query.device_id is not None:
-            prefix = DEVICE_INDEX + device_prefix(query.device_id)
-        elif query.status is not None:
-            prefix = STATUS_INDEX + text_prefix(query.status)
-        entries = _period_entries(store, prefix, query.period_from, query.period_to, after)
-    return _collect(store, entries, query.accepts, limit, max_scan)
+        prefix, period_from, period_to = _period_plan(query, as_of)
+        entries = _period_entries(store, prefix, period_from, period_to, after)
+    return _collect(store, entries, lambda bundle: query.accepts(bundle, as_of), limit,
+                    max_scan, as_of)
 
 
 def query_retirements(store: ChainStore, beneficiary: str, period_from: int | None = None,
                       period_to: int | None = None, after: bytes = b"", limit: int = 100,
-                      max_scan: int = MAX_SCAN) -> BundlePage:
+                      max_scan: int = MAX_SCAN, *, as_of: AsOf) -> BundlePage:
     """Return one page of the bundles retired for `beneficiary` (exact text).
 
-    Ordered by production period start; `period_from`/`period_to` bound it (UTC s).
+    Ordered by production period start; `period_from`/`period_to` bound it (UTC s). A
+    retirement is final, so `as_of` only goes with the page for rendering.
 
     Raises
     ------
@@ -176,49 +201,35 @@ def query_retirements(store: ChainStore, beneficiary: str, period_from: int | No
     """
     entries = _period_entries(store, RETIRED_INDEX + text_prefix(beneficiary), period_from,
                               period_to, after)
-    return _collect(store, entries, lambda bundle: True, limit, max_scan)
-
-
-def account_balance(store: ChainStore, account: bytes) -> Balance:
-    """Return the active Wh of `account` by device, EECS technology and production month.
-
-    Reads one counter per (device, month) the account holds, never its bundles.
-    """
-    balance = Balance(account)
-    technologies: dict[str, str] = {}
-    prefix = BALANCE_INDEX + account
-    for key, value in store.kv.iterate(prefix):
-        device_id, month = _split_device_key(key[len(prefix):])
-        wh = read_wh(value)
-        if device_id not in technologies:
-            device = get_device(store, device_id)
-            technologies[device_id] = device.technology if device is not None else ""
-        _add(balance.by_device, device_id, wh)
-        _add(balance.by_technology, technologies[device_id], wh)
-        _add(balance.by_month, month, wh)
-    return balance
-
-
-def device_totals(store: ChainStore, device_id: str) -> DeviceTotals | None:
-    """Return where the Wh of `device_id` are now, or None for an unknown device."""
-    device = get_device(store, device_id)
-    if device is None:
-        return None
-    by_status: dict[str, int] = {}
-    moved = 0
-    prefix = DEVICE_TOTALS + device_prefix(device_id)
-    for key, value in store.kv.iterate(prefix):
-        bucket = key[len(prefix):].decode()
-        if bucket == MOVED:
-            moved = read_wh(value)
-        elif bucket.startswith(STATUS_BUCKET):
-            by_status[bucket.removeprefix(STATUS_BUCKET)] = read_wh(value)
-    return DeviceTotals(device_id, device.owner_account, device.issued_wh, moved, by_status)
+    return _collect(store, entries, lambda bundle: True, limit, max_scan, as_of)
 
 
 # --- index scans ------------------------------------------------------------------------
 Entries = Iterator[tuple[bytes, bytes]]
 """(cursor, bundle id) per index entry, in index order."""
+
+
+def _period_plan(query: BundleQuery, as_of: AsOf) -> tuple[bytes, int, int | None]:
+    """Return (index prefix, period_from, period_to) to scan for a query without owner."""
+    status = query.status
+    if query.device_id is not None:
+        prefix = DEVICE_INDEX + device_prefix(query.device_id)
+    elif status is not None:
+        # Expired bundles are stored active: both statuses read the active entries.
+        prefix = STATUS_INDEX + text_prefix(ACTIVE if status == EXPIRED else status)
+    else:
+        prefix = PERIOD_INDEX
+    period_from, period_to = query.period_from or 0, query.period_to
+    cutoff = as_of.cutoff_s
+    if status == EXPIRED:
+        # Only a period that ended by the cutoff has expired, and it started before it.
+        last = cutoff or 0  # no cutoff: nothing has expired, the scan reads nothing
+        period_to = last if period_to is None else min(period_to, last)
+    elif status == ACTIVE and cutoff is not None:
+        # A period ends at most MAX_PERIOD_S after it starts (DESIGN §3): one that started
+        # MAX_PERIOD_S or more before the cutoff has ended by it.
+        period_from = max(period_from, cutoff - MAX_PERIOD_S + 1)
+    return prefix, period_from, period_to
 
 
 def _id_entries(store: ChainStore, prefix: bytes, after: bytes) -> Entries:
@@ -247,22 +258,13 @@ def _period_entries(store: ChainStore, prefix: bytes, period_from: int | None,
 
 
 def _collect(store: ChainStore, entries: Entries, accept: Callable[[Bundle], bool],
-             limit: int, max_scan: int) -> BundlePage:
+             limit: int, max_scan: int, as_of: AsOf) -> BundlePage:
     found: list[Bundle] = []
     for scanned, (cursor, bundle_id) in enumerate(entries, start=1):
         bundle = store.get_bundle(bundle_id)
         if bundle is not None and accept(bundle):
             found.append(bundle)
+        # The cursor is the last entry read, matched or not: the next page goes on after it.
         if len(found) >= limit or scanned >= max_scan:
-            return BundlePage(tuple(found), cursor)
-    return BundlePage(tuple(found), None)
-
-
-def _split_device_key(rest: bytes) -> tuple[str, str]:
-    """Split ``device_prefix(device_id) + month`` into (device id, month)."""
-    size = int.from_bytes(rest[:2], "big")
-    return rest[2:2 + size].decode(), rest[2 + size:].decode()
-
-
-def _add(totals: dict[str, int], key: str, wh: int) -> None:
-    totals[key] = totals.get(key, 0) + wh
+            return BundlePage(tuple(found), cursor, as_of)
+    return BundlePage(tuple(found), None, as_of)

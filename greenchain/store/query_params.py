@@ -7,12 +7,11 @@ parameter is a 400 answer with a rule, never a 500. Empty values count as absent
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import datetime
 
 from greenchain.errors import Malformed
-from greenchain.store.queries import BundleQuery
+from greenchain.store.queries import QUERY_STATUSES, BundleQuery
 
 Params = Mapping[str, str]
 """Query parameters: name -> text (e.g. aiohttp's ``request.query``)."""
@@ -24,7 +23,8 @@ MAX_PAGE = 1000
 MAX_TEXT = 8192
 """Longest text parameter (device id, beneficiary), characters: its UTF-8 must fit the
 2-byte length of an index key (`greenchain.store.schema.text_prefix`)."""
-_STATUS_TEXT = re.compile(r"[a-z_]{1,32}", re.ASCII)
+STATUS_NAMES = ", ".join(sorted(QUERY_STATUSES))
+"""The statuses a listing accepts, for error messages."""
 
 
 def bad_parameter(name: str, rule: str) -> Malformed:
@@ -155,18 +155,19 @@ def param_public_key(params: Params, name: str) -> bytes | None:
 def parse_bundle_query(params: Params) -> tuple[BundleQuery, bytes, int]:
     """Return (filters, after, limit) of ``GET /v1/bundles``.
 
-    Parameters: ``owner`` (hex key), ``device``, ``status`` (a lower-case status name),
-    ``from``, ``to``, ``after``, ``limit``; all optional.
+    Parameters: ``owner`` (hex key), ``device``, ``status`` (a stored status or the
+    derived ``expired``, judged at the tip's block time: DESIGN §2), ``from``, ``to``,
+    ``after``, ``limit``; all optional.
 
     Raises
     ------
     Malformed
-        If a parameter is invalid (the error names it).
+        If a parameter is invalid (the error names it), e.g. an unknown status.
     """
     owner = param_public_key(params, "owner")
     status = param_text(params, "status")
-    if status is not None and not _STATUS_TEXT.fullmatch(status):
-        raise bad_parameter("status", "must be a status name such as active, split, retired")
+    if status is not None and status not in QUERY_STATUSES:
+        raise bad_parameter("status", f"must be one of {STATUS_NAMES}")
     period_from, period_to = param_period(params)
     query = BundleQuery(owner, param_text(params, "device"), status, period_from, period_to)
     return query, param_after(params), param_limit(params)

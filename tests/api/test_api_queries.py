@@ -10,7 +10,15 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from helpers.chain_builder import DEVICE_ID, PERIOD_START
-from helpers.query_scenario import APRIL_START, PV, QueryScenario, pv, query_scenario, wt
+from helpers.query_scenario import (
+    APRIL_BLOCK_MS,
+    APRIL_START,
+    PV,
+    QueryScenario,
+    pv,
+    query_scenario,
+    wt,
+)
 
 from greenchain.api import ClientApi, add_client_routes, error_middleware
 from greenchain.node.service import NodeService
@@ -103,7 +111,8 @@ def test_retirements_by_beneficiary(scenario: QueryScenario) -> None:
     assert [(b["bundle_id"], b["retirement"]["beneficiary"]) for b in acme["bundles"]] == [
         (wt(0, 200).hex(), "ACME")]
     assert [b["bundle_id"] for b in ltd["bundles"]] == [pv(0, 100).hex()]
-    assert none == {"bundles": [], "next": None}
+    assert none == {"bundles": [], "next": None, "as_of_ms": APRIL_BLOCK_MS,
+                    "as_of": "2015-04-02T00:00:00Z"}
 
 
 def test_balance_and_totals(scenario: QueryScenario) -> None:
@@ -116,9 +125,13 @@ def test_balance_and_totals(scenario: QueryScenario) -> None:
                                     PV: {"wh": 400, "mwh": "0.000400"}}
     assert balance["by_technology"]["T010000"]["wh"] == 400
     assert balance["by_month"] == {"2015-03": {"wh": 800, "mwh": "0.000800"}}
+    assert (balance["expired_wh"], balance["expired"]["by_month"]) == (0, {})
     assert totals == {"device_id": DEVICE_ID, "owner_account": scenario.operator.hex(),
                       "issued_wh": 2100, "transferred_wh": 600, "retired_wh": 200,
-                      "active_wh": 1900, "by_status": {"active": 1900, "retired": 200}}
+                      "active_wh": 1900, "expired_wh": 0,
+                      "by_status": {"active": 1900, "retired": 200},
+                      "stored_by_status": {"active": 1900, "retired": 200},
+                      "as_of_ms": APRIL_BLOCK_MS, "as_of": "2015-04-02T00:00:00Z"}
     assert (solar["transferred_wh"], solar["retired_wh"]) == (500, 100)
 
 
@@ -132,6 +145,7 @@ def test_device_record_names_its_issuing_body(scenario: QueryScenario) -> None:
     ("/v1/bundles?owner=xyz", "owner"),
     ("/v1/bundles?owner=abcd", "owner"),
     ("/v1/bundles?status=Active!", "status"),
+    ("/v1/bundles?status=actve", "status"),
     ("/v1/bundles?from=yesterday", "from"),
     ("/v1/bundles?from=2015-03-01T00:00:00", "from"),
     ("/v1/bundles?to=2015-03-01T00:00:00.5Z", "to"),
