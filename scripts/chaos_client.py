@@ -193,6 +193,7 @@ class TxClient:
                 url = self.rng.choice(urls)
                 for owner in self.known:
                     found = await self.get_json(f"{url}/v1/bundles?owner={owner.hex()}"
+                                                "&status=active"
                                                 "&limit=1000")
                     if isinstance(found, dict) and isinstance(found.get("bundles"), list):
                         self.known[owner] = [b for b in found["bundles"]

@@ -47,8 +47,8 @@ def select_bundles(client: NodeClient, owner: str | None, device_id: str | None,
                    beneficiary: str | None) -> list[dict[str, Any]]:
     """Return the bundles to export, as the client API renders them.
 
-    An owner's active bundles, a device's leaf (not split) bundles, or the bundles
-    retired for a beneficiary.
+    An owner's bundles (active and expired), a device's leaf (not split) bundles, or
+    the bundles retired for a beneficiary.
 
     Raises
     ------
@@ -76,7 +76,8 @@ def export_group() -> None:
 
 
 @export_group.command("bundles")
-@click.option("--owner", metavar="PUBHEX_OR_KEYFILE", help="An account's active bundles.")
+@click.option("--owner", metavar="PUBHEX_OR_KEYFILE",
+              help="An account's bundles (active and expired).")
 @click.option("--device", "device_id", metavar="ID",
               help="A device's bundles, any status (split ones left out).")
 @click.option("--beneficiary", help="The bundles retired for a beneficiary.")
