@@ -1,16 +1,17 @@
 """Write the test vectors that come from GreenChain's reference functions (STYLE.md §12).
 
-Run: ``.venv/bin/python scripts/gen_vectors.py``. Writes ed25519/cases.json,
-ed25519/policy_extra.json, merkle/paths.json and tx/*.json under tests/vectors (the tests
-only read them); published and spec-derived inputs there (ed25519/speccheck_cases.json,
-merkle/rfc6962_known_answers.json, codec/*.json) are data this script never writes. Each
-kind's README.md gives the format. Output is deterministic.
+Run: ``.venv/bin/python scripts/gen_vectors.py``. Writes ed25519/*.json (but the published
+speccheck_cases.json), merkle/paths.json, tx/*.json and proofs/*.{gcproof,json} (from the
+test chain builders) under tests/vectors; the tests only read them. Published and
+spec-derived inputs (merkle/rfc6962_known_answers.json, codec/*.json) are data this script
+never writes. Each kind's README.md gives the format. Output is deterministic.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -397,10 +398,20 @@ def _decode_failures(fields: list[Any]) -> dict[str, dict[str, Any]]:
     return {f"err_{name}": _failing(raw, error, why) for name, raw, error, why in cases}
 
 
+# --- provenance proofs: the chains are the test builders (proofs/README.md) ----------
+def gen_proofs() -> None:
+    sys.path[:0] = [str(VECTORS.parent), str(VECTORS.parent / "unit" / "proof")]
+    from helpers.chain_builder import write_proof_vector
+    from lifecycle_chain import write_lifecycle_vectors
+    write_proof_vector(VECTORS / "proofs")
+    write_lifecycle_vectors(VECTORS / "proofs")
+
+
 def main() -> None:
     gen_ed25519()
     gen_merkle()
     gen_tx()
+    gen_proofs()
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ File layout, one canonical msgpack array (DESIGN §4)::
 
     [FORMAT_TAG, body, digest]
     body   = [chain_id, device_id, serial, valset_changes, steps, root_bundle]
+    steps  = register_device, attest | import; then transfer | retire | export | withdraw
     step   = [tx_envelope, audit_path, header, commit]
     audit_path = [[is_right, sibling], ...]          leaf level first
     root_bundle = [bundle_record, smt_proof]
@@ -68,10 +69,10 @@ class ProofStep:
 
 @dataclass(frozen=True, slots=True)
 class RootBundleProof:
-    """The issued (root) bundle record, proven against the attest block's state_root."""
+    """The issued (root) bundle record, proven against its issuing block's state_root."""
 
     record: Bundle
-    """The bundle record as stored after the attest block (binds serial_start)."""
+    """The bundle record as stored after the attest or import block (binds serial_start)."""
     state_proof: SmtProof
     """Authenticated-map inclusion proof of the record (DESIGN §5)."""
 
@@ -80,8 +81,10 @@ class RootBundleProof:
 class ProvenanceProof:
     """Provenance of certificate ``<device_id>:<serial>`` (DESIGN §8).
 
-    Steps in chain order: the device's register_device, the attest that issued the root
-    bundle, then every transfer and retire along the bundle lineage down to the leaf.
+    Steps in chain order: the device's register_device and the attest that issued the
+    root bundle (for an imported certificate of an ``ext:`` device: the import alone),
+    then every transfer, retire, export and withdraw along the bundle lineage down to the
+    leaf (DESIGN §8, §10).
     """
 
     chain_id: str
@@ -93,7 +96,7 @@ class ProvenanceProof:
     valset_changes: tuple[ProofStep, ...]
     """Every committed update_validators since genesis, in chain order (DESIGN §8)."""
     steps: tuple[ProofStep, ...]
-    """Register, attest, then transfers and retirements, in chain order."""
+    """Root steps (register and attest, or import), then the moves, in chain order."""
     root_bundle: RootBundleProof
     """The root bundle record with its state proof."""
 

@@ -87,11 +87,54 @@ class RetirementClaim:
 
 
 @dataclass(frozen=True, slots=True)
+class ExportClaim:
+    """Where the certificate left for another registry: its export (DESIGN §10)."""
+
+    destination_registry: str
+    """Registry id of the receiving registry."""
+    destination_account: str
+    """Account at the receiving registry (may be empty)."""
+    height: int
+    """Height of the exporting block."""
+
+
+@dataclass(frozen=True, slots=True)
+class WithdrawalClaim:
+    """The withdrawal of the certificate by its issuing body (DESIGN §10)."""
+
+    reason: str
+    """The issuing body's reason."""
+    issuing_body: bytes
+    """Key of the withdrawing issuing body (the bundle's, listed in genesis)."""
+    issuing_body_name: str
+    """Its name in genesis."""
+    height: int
+    """Height of the withdrawing block."""
+
+
+@dataclass(frozen=True, slots=True)
+class ImportOrigin:
+    """Where imported certificates come from: the import that issued them (DESIGN §10)."""
+
+    source_registry: str
+    """Registry id of the registry they were imported from."""
+    source_device_id: str
+    """The device id at that registry."""
+    ext_start: int
+    """First external serial imported (Wh), inclusive."""
+    ext_end: int
+    """External serial end (Wh), exclusive."""
+    height: int
+    """Height of the importing block."""
+
+
+@dataclass(frozen=True, slots=True)
 class StepRecord:
     """One verified step: a committed transaction and who committed it."""
 
     kind: str
-    """Transaction type: register_device, attest, transfer or retire."""
+    """Transaction type: register_device, attest, import, transfer, retire, export or
+    withdraw."""
     tx_id: bytes
     """Transaction id (32 bytes)."""
     height: int
@@ -113,7 +156,7 @@ class ProvenanceReport:
     chain_id: str
     """Chain id from genesis."""
     device: DeviceInfo
-    """The plant."""
+    """The plant (for imported certificates, their synthetic ``ext:`` device)."""
     period_start: int
     """Production period start, UTC seconds."""
     period_end: int
@@ -130,6 +173,12 @@ class ProvenanceReport:
     """The retirement claim, or None if the proof ends with the certificate active."""
     steps: tuple[StepRecord, ...]
     """Every verified step in chain order."""
+    export: ExportClaim | None = None
+    """The export that ended the certificate here, or None."""
+    withdrawal: WithdrawalClaim | None = None
+    """The withdrawal that ended the certificate, or None."""
+    origin: ImportOrigin | None = None
+    """For imported certificates, the import that issued them; None for attested ones."""
 
     @property
     def certificate_id(self) -> str:
@@ -147,6 +196,9 @@ class ProvenanceReport:
             "bundle_range_wh": [self.range_start, self.range_end],
             "owners": [{"account": o.account.hex(), "height": o.height} for o in self.owners],
             "retirement": None if self.retirement is None else _claim_dict(self.retirement),
+            "export": None if self.export is None else _export_dict(self.export),
+            "withdrawal": None if self.withdrawal is None else _withdrawal_dict(self.withdrawal),
+            "import": None if self.origin is None else _origin_dict(self.origin),
             "steps": [_step_dict(step) for step in self.steps],
         }
 
@@ -157,7 +209,8 @@ class ProvenanceReport:
     def render_text(self) -> str:
         """Return a human-readable summary: plant, period, range, owners, claim, validators."""
         lines = [f"Certificate {self.certificate_id} on chain {self.chain_id}: proof verified"]
-        lines += _device_lines(self.device)
+        lines += (_device_lines(self.device) if self.origin is None
+                  else _import_lines(self.device, self.origin))
         lines.append(f"Production period: {iso_utc(self.period_start)} to "
                      f"{iso_utc(self.period_end)}")
         lines.append(f"Bundle: serials [{self.range_start}, {self.range_end}) = "
@@ -166,6 +219,10 @@ class ProvenanceReport:
         lines += [f"  {n}. {o.account.hex()} from height {o.height}"
                   for n, o in enumerate(self.owners, 1)]
         lines.append(_claim_line(self.retirement))
+        if self.export is not None:
+            lines.append(_export_line(self.export))
+        if self.withdrawal is not None:
+            lines.append(_withdrawal_line(self.withdrawal))
         lines.append("Steps:")
         lines += [_step_line(n, step) for n, step in enumerate(self.steps, 1)]
         return "\n".join(lines) + "\n"
@@ -201,6 +258,32 @@ def _claim_dict(claim: RetirementClaim) -> dict[str, Any]:
     }
 
 
+def _export_dict(claim: ExportClaim) -> dict[str, Any]:
+    return {
+        "destination_registry": claim.destination_registry,
+        "destination_account": claim.destination_account,
+        "height": claim.height,
+    }
+
+
+def _withdrawal_dict(claim: WithdrawalClaim) -> dict[str, Any]:
+    return {
+        "reason": claim.reason,
+        "issuing_body": claim.issuing_body.hex(),
+        "issuing_body_name": claim.issuing_body_name,
+        "height": claim.height,
+    }
+
+
+def _origin_dict(origin: ImportOrigin) -> dict[str, Any]:
+    return {
+        "source_registry": origin.source_registry,
+        "source_device_id": origin.source_device_id,
+        "external_range_wh": [origin.ext_start, origin.ext_end],
+        "height": origin.height,
+    }
+
+
 def _step_dict(step: StepRecord) -> dict[str, Any]:
     return {
         "kind": step.kind,
@@ -223,6 +306,28 @@ def _device_lines(device: DeviceInfo) -> list[str]:
         f"  registered by {device.issuing_body_name} ({device.issuing_body.hex()}), "
         f"production start {iso_utc(device.production_start_s)}",
     ]
+
+
+def _import_lines(device: DeviceInfo, origin: ImportOrigin) -> list[str]:
+    return [
+        f"Imported certificates: {device.device_id}, from registry {origin.source_registry} "
+        f"device {origin.source_device_id}, external serials "
+        f"[{origin.ext_start}, {origin.ext_end}), at height {origin.height}",
+        f"  energy source {device.energy_source}, technology {device.technology}, "
+        f"country {device.country}",
+        f"  imported by {device.issuing_body_name} ({device.issuing_body.hex()})",
+    ]
+
+
+def _export_line(claim: ExportClaim) -> str:
+    account = claim.destination_account or "(no account given)"
+    return (f"Export: to registry {claim.destination_registry}, account {account}, "
+            f"at height {claim.height}")
+
+
+def _withdrawal_line(claim: WithdrawalClaim) -> str:
+    return (f"Withdrawal: by {claim.issuing_body_name} ({claim.issuing_body.hex()}), "
+            f"reason {claim.reason!r}, at height {claim.height}")
 
 
 def _claim_line(claim: RetirementClaim | None) -> str:

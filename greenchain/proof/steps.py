@@ -16,6 +16,11 @@ from greenchain.model.blocks import PRECOMMIT, Commit, Header, vote_sign_bytes
 from greenchain.proof.format import AuditNode, ProofStep
 
 
+def step_label(number: int, step: ProofStep) -> str:
+    """Return the name of step `number` (1-based) for errors, e.g. ``step 3 (transfer)``."""
+    return f"step {number} ({step.tx.type})"
+
+
 def compute_audit_root(leaf: bytes, path: Sequence[AuditNode]) -> bytes:
     """Return the RFC 6962 root reached from `leaf` along a sided audit path (32 bytes)."""
     current = leaf_hash(leaf)

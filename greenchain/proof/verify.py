@@ -1,4 +1,4 @@
-"""Offline verification of provenance proofs against genesis alone (DESIGN §8).
+"""Offline verification of provenance proofs against genesis alone (DESIGN §8, §10).
 
 Checks run in a fixed order and stop at the first failure, raising `ProofError` whose
 `step` names it ("step 3 (transfer): commit", "root bundle: state proof"):
@@ -7,14 +7,19 @@ Checks run in a fixed order and stop at the first failure, raising `ProofError` 
 2. the validator-set changes (`greenchain.proof.valsets`), replayed in order from the
    genesis set: each one's signature, inclusion, commit by the set of its height and
    the ledger's rules; every later commit is checked against the set of its own height;
-3. the kinds of the steps: register_device, attest, then transfers and retirements;
+3. the kinds of the steps: the root steps (register_device and attest, or, for
+   certificates imported from another registry, import alone), then moves only:
+   transfer, retire, export, withdraw;
 4. for each step (`greenchain.proof.steps`): the transaction signature (DESIGN §4
    policy), its RFC 6962 inclusion in the header's tx_root, a commit quorum over the
    header (DESIGN §6), and chain order;
-5. semantics: the device was registered by a genesis issuing body, the attestation was
-   signed by its attestation key, the root bundle record is in the attest block's
-   state_root and was issued by that attestation, and the serial moves through each
-   transfer and retirement by the split rule of DESIGN §2.
+5. semantics: the root steps (`greenchain.proof.roots`): the device was registered by a
+   genesis issuing body and the attestation signed by its attestation key, or the import
+   was signed by a genesis issuing body onto the proof's ``ext:`` device; the root bundle
+   record is in the issuing block's state_root and was issued by that step; the serial
+   moves through each transfer, retirement and export by the split rule of DESIGN §2 and
+   each withdrawal by the certificate's issuing body, and nothing follows a retirement,
+   an export or a withdrawal (`greenchain.proof.walk`).
 
 What a proof cannot show: that nothing happened after its last step (a status proof
 against a later state_root does that, DESIGN §8), nor that its list of validator-set
@@ -32,25 +37,34 @@ from greenchain.ledger.view import bundle_key
 from greenchain.model.certificates import compute_bundle_id
 from greenchain.model.fields import to_fields
 from greenchain.model.genesis import Genesis
-from greenchain.model.transactions import Attest, RegisterDevice
 from greenchain.proof.format import ProofStep, ProvenanceProof, decode_proof
-from greenchain.proof.report import DeviceInfo, ProvenanceReport, StepRecord
+from greenchain.proof.report import ProvenanceReport, StepRecord
+from greenchain.proof.roots import (
+    Issuance,
+    root_kinds,
+    validate_attestation,
+    validate_import,
+    validate_issuance,
+    validate_registration,
+)
 from greenchain.proof.steps import (
     compute_audit_root,
     leaf_order_key,
+    step_label,
     validate_commit,
     validate_inclusion,
     validate_order,
     validate_tx_signature,
 )
 from greenchain.proof.valsets import ValidatorHistory, verify_valset_changes
-from greenchain.proof.walk import step_label, walk_serial
+from greenchain.proof.walk import walk_serial
 
-__all__ = [  # the step checks and the set replay live in `steps` and `valsets`
+__all__ = [  # the step checks, root checks and set replay live in `steps`, `roots`, `valsets`
     "ValidatorHistory",
     "compute_audit_root",
     "leaf_order_key",
     "validate_attestation",
+    "validate_import",
     "validate_registration",
     "validate_root_bundle",
     "validate_step_kinds",
@@ -59,12 +73,11 @@ __all__ = [  # the step checks and the set replay live in `steps` and `valsets`
     "verify_valset_changes",
 ]
 
-MOVE_KINDS = ("transfer", "retire")
+MOVE_KINDS = ("transfer", "retire", "export", "withdraw")
+"""Step kinds allowed after the root steps."""
 
 
 # --- committed steps ------------------------------------------------------------------
-
-
 def verify_committed_steps(proof: ProvenanceProof, genesis: Genesis,
                            history: ValidatorHistory | None = None) -> tuple[StepRecord, ...]:
     """Run the per-step checks of every step, in order (signature, inclusion, commit, order).
@@ -102,97 +115,53 @@ def verify_committed_steps(proof: ProvenanceProof, genesis: Genesis,
 
 # --- structure and semantics ----------------------------------------------------------
 def validate_step_kinds(proof: ProvenanceProof) -> None:
-    """Check the shape of the history: register_device, attest, then moves only.
+    """Check the shape of the history: the root steps (`root_kinds`), then moves only.
 
     Raises
     ------
     ProofError
     """
-    if len(proof.steps) < 2:
-        raise ProofError("a provenance proof needs at least the register_device and attest "
+    roots = root_kinds(proof)
+    if len(proof.steps) < len(roots):
+        raise ProofError(f"a provenance proof needs at least the {' and '.join(roots)} "
                          "steps", step="steps", count=len(proof.steps))
-    expected = ["register_device", "attest"] + [""] * (len(proof.steps) - 2)
+    expected = list(roots) + [""] * (len(proof.steps) - len(roots))
     for number, (step, kind) in enumerate(zip(proof.steps, expected, strict=True), 1):
         if kind and step.tx.type != kind:
             raise ProofError(f"expected a {kind} transaction",
                              step=f"{step_label(number, step)}: kind")
         if not kind and step.tx.type not in MOVE_KINDS:
-            raise ProofError("expected a transfer or retire transaction",
+            raise ProofError("expected a transfer, retire, export or withdraw transaction",
                              step=f"{step_label(number, step)}: kind")
 
 
-def validate_registration(proof: ProvenanceProof, genesis: Genesis) -> DeviceInfo:
-    """Check step 1: the device was registered by an issuing body listed in genesis.
+def validate_root_bundle(proof: ProvenanceProof, issuance: Issuance) -> None:
+    """Check the root bundle record: in the issuing block's state, issued by that step.
 
-    Returns
-    -------
-    DeviceInfo
-        The device as registered.
-
-    Raises
-    ------
-    ProofError
-    """
-    step = proof.steps[0]
-    body = step.tx.body
-    assert isinstance(body, RegisterDevice)  # validate_step_kinds ran first
-    label = step_label(1, step)
-    issuer = genesis.issuing_body(step.tx.signer)
-    if issuer is None:
-        raise ProofError("the device was registered by a key that is not an issuing body "
-                         "in genesis", step=f"{label}: issuing body", signer=step.tx.signer)
-    if body.device_id != proof.device_id:
-        raise ProofError(f"registers device {body.device_id!r}, not {proof.device_id!r}",
-                         step=f"{label}: device id")
-    return DeviceInfo(body.device_id, body.device_name, body.capacity_w, body.country,
-                      body.latitude_udeg, body.longitude_udeg, body.energy_source,
-                      body.technology, body.production_start_s, issuer.pubkey, issuer.name)
-
-
-def validate_attestation(proof: ProvenanceProof) -> Attest:
-    """Check step 2: an attestation of this device signed by its attestation key.
+    The record binds the serial range the issuing attest or import received (DESIGN §2):
+    its serial_start is not in the transaction. It also binds the certificate's issuing
+    body, the only key that may withdraw it.
 
     Raises
     ------
     ProofError
     """
-    registration, step = proof.steps[0].tx.body, proof.steps[1]
-    body = step.tx.body
-    assert isinstance(body, Attest) and isinstance(registration, RegisterDevice)
-    label = step_label(2, step)
-    if body.device_id != proof.device_id:
-        raise ProofError(f"attests device {body.device_id!r}, not {proof.device_id!r}",
-                         step=f"{label}: device id")
-    if step.tx.signer != registration.attestation_key:
-        raise ProofError("the attestation is not signed by the device's attestation key",
-                         step=f"{label}: attestation key", signer=step.tx.signer)
-    return body
-
-
-def validate_root_bundle(proof: ProvenanceProof, attest: Attest) -> None:
-    """Check the root bundle record: in the attest block's state, issued by that attest.
-
-    The record binds the serial range the attestation received (DESIGN §2): its
-    serial_start is not in the attest transaction.
-
-    Raises
-    ------
-    ProofError
-    """
-    record, attest_step = proof.root_bundle.record, proof.steps[1]
+    record, issuing = proof.root_bundle.record, proof.steps[issuance.step_number - 1]
     value_hash = sha256(encode(to_fields(record)))
     key = smt_key(bundle_key(record.bundle_id))
-    if not verify_smt_proof(attest_step.header.state_root, key, value_hash,
+    if not verify_smt_proof(issuing.header.state_root, key, value_hash,
                             proof.root_bundle.state_proof):
-        raise ProofError("the root bundle record is not in the state_root of the attest "
-                         "block", step="root bundle: state proof")
+        raise ProofError(f"the root bundle record is not in the state_root of the "
+                         f"{issuing.tx.type} block", step="root bundle: state proof")
     issued = (record.device_id, record.period_start, record.period_end, record.parent,
-              record.issuance_tx, record.issuance_height, record.quantity_wh)
-    expected = (proof.device_id, attest.period_start, attest.period_end, b"",
-                attest_step.tx.tx_id, attest_step.header.height, attest.energy_wh)
+              record.issuance_tx, record.issuance_height, record.quantity_wh,
+              record.issuing_body)
+    expected = (proof.device_id, issuance.period_start, issuance.period_end, b"",
+                issuing.tx.tx_id, issuing.header.height, issuance.quantity_wh,
+                issuance.device.issuing_body)
     if issued != expected:
-        raise ProofError("the root bundle was not issued by the attestation in step 2",
-                         step="root bundle: record")
+        raise ProofError(f"the root bundle was not issued by the {issuing.tx.type} in step "
+                         f"{issuance.step_number}", step="root bundle: record")
     if record.bundle_id != compute_bundle_id(record.device_id, record.serial_start,
                                              record.serial_end):
         raise ProofError("the root bundle id does not name its serial range",
@@ -217,8 +186,9 @@ def verify_provenance(proof: bytes | ProvenanceProof, genesis: Genesis) -> Prove
     Returns
     -------
     ProvenanceReport
-        The plant, the production period, the serial and final Wh range, the owners in
-        turn, the retirement claim and the validators that committed each step.
+        The plant (or the import's origin), the production period, the serial and final
+        Wh range, the owners in turn, the retirement claim, export or withdrawal that
+        ended it, and the validators that committed each step.
 
     Raises
     ------
@@ -234,12 +204,10 @@ def verify_provenance(proof: bytes | ProvenanceProof, genesis: Genesis) -> Prove
     history = verify_valset_changes(parsed, genesis)
     validate_step_kinds(parsed)
     records = verify_committed_steps(parsed, genesis, history)
-    device = validate_registration(parsed, genesis)
-    attest = validate_attestation(parsed)
-    validate_root_bundle(parsed, attest)
-    registration = parsed.steps[0].tx.body
-    assert isinstance(registration, RegisterDevice)
-    walk = walk_serial(parsed, registration.owner_account)
-    return ProvenanceReport(genesis.chain_id, device, attest.period_start, attest.period_end,
-                            parsed.serial, walk.start, walk.end, walk.owners, walk.retirement,
-                            records)
+    issuance = validate_issuance(parsed, genesis)
+    validate_root_bundle(parsed, issuance)
+    walk = walk_serial(parsed, issuance)
+    return ProvenanceReport(genesis.chain_id, issuance.device, issuance.period_start,
+                            issuance.period_end, parsed.serial, walk.start, walk.end,
+                            walk.owners, walk.retirement, records, walk.export,
+                            walk.withdrawal, issuance.origin)

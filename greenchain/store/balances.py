@@ -4,7 +4,7 @@ The counters (`greenchain.store.indexes`) hold Wh by *stored* status. Expiry is 
 never stored: at an `AsOf` (the tip's block time and the genesis ``expiry_s``) a
 stored-active Wh whose production period ended ``expiry_s`` or more before is expired.
 Both queries split stored-active Wh at the cutoff ``tip_s - expiry_s`` with the day
-counters (`greenchain.store.indexes.ACTIVE_DAY_INDEX`): a whole UTC day of production lies
+counters (`greenchain.store.schema.ACTIVE_DAY_INDEX`): a whole UTC day of production lies
 on one side of the cutoff, except the cutoff's own day, whose bundles are read (one day
 of the device index). Costs:
 

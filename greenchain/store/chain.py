@@ -7,17 +7,19 @@ the old or the new height, never a mixture. Restart reads the tip from meta.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, get_args, get_type_hints
 
 from greenchain.codec import decode, decode_trusted, encode
 from greenchain.errors import StoreCorrupt
 from greenchain.ledger.blocks import BlockResult, ChainTip
-from greenchain.ledger.view import BUNDLE, device_key, get_bundle, get_tx_location
-from greenchain.model.blocks import Block, Commit, decode_block, encode_block
-from greenchain.model.certificates import Bundle, Device
+from greenchain.ledger.view import BUNDLE, bundle_key, device_key, get_bundle, get_tx_location
+from greenchain.model.blocks import Block, Commit, Header, decode_block, encode_block
+from greenchain.model.certificates import SPLIT, Bundle, Device
 from greenchain.model.fields import from_fields, to_fields
-from greenchain.model.transactions import Retire, Transfer, Tx
+from greenchain.model.lifecycle_txs import Export, Withdraw
+from greenchain.model.transactions import Retire, Transfer, Tx, decode_tx
 from greenchain.store.indexes import compute_index_writes, read_wh
 from greenchain.store.kv import KV
 from greenchain.store.schema import (
@@ -32,6 +34,37 @@ from greenchain.store.schema import (
     commit_key,
     device_prefix,
 )
+
+HISTORY_BODIES = (Transfer, Retire, Withdraw, Export)
+"""Transactions recorded in a bundle's history: every one that moves or ends a bundle."""
+
+
+def _nested_record_fields(cls: type[Any]) -> tuple[tuple[int, type[Any]], ...]:
+    # (index, class) of each field holding an optional nested record (Retirement, ...).
+    hints = get_type_hints(cls)
+    found = []
+    for index, item in enumerate(dataclasses.fields(cls)):
+        for option in (hints[item.name], *get_args(hints[item.name])):
+            if dataclasses.is_dataclass(option) and isinstance(option, type):
+                found.append((index, option))
+    return tuple(found)
+
+
+_BUNDLE_NESTED = _nested_record_fields(Bundle)
+
+
+def bundle_from_trusted(raw: bytes) -> Bundle:
+    """Return a bundle record this node's ledger wrote, without the per-field type checks.
+
+    Only for the ledger's own canonical writes and the node's own state (on the commit
+    path every written bundle is decoded); gives the same record as
+    ``from_fields(Bundle, decode(raw))``, whose checks guard everything from outside.
+    """
+    values = decode_trusted(raw)
+    for index, record_class in _BUNDLE_NESTED:
+        if values[index] is not None:
+            values[index] = record_class(*values[index])
+    return Bundle(*values)
 
 
 class ChainStore:
@@ -68,8 +101,28 @@ class ChainStore:
         raw = self.kv.get(commit_key(height))
         return None if raw is None else from_fields(Commit, decode(raw))
 
+    def get_block_leaves(self, height: int) -> tuple[Header, list[bytes]] | None:
+        """Return the header of the block at `height` and its transactions, undecoded.
+
+        Cheaper than `get_block` when only one transaction or the Merkle leaves are
+        needed: the envelopes (the RFC 6962 leaves, DESIGN §4) stay bytes.
+
+        Returns
+        -------
+        tuple[Header, list[bytes]] | None
+            The header and the canonical envelopes in block order, or None.
+        """
+        raw = self.kv.get(block_key(height))
+        if raw is None:
+            return None
+        # The node's own block record, strictly decoded when it arrived.
+        header_fields, envelopes, _ = decode_trusted(raw)
+        return from_fields(Header, header_fields), list(envelopes)
+
     def get_tx(self, tx_id: bytes) -> tuple[Tx, int, int] | None:
         """Return (tx, height, position) of a committed transaction, or None.
+
+        Only that transaction of its block is decoded (strictly).
 
         Raises
         ------
@@ -80,10 +133,10 @@ class ChainStore:
         if location is None:
             return None
         height, position = location
-        block = self.get_block(height)
-        if block is None or position >= len(block.txs):
+        block = self.get_block_leaves(height)
+        if block is None or position >= len(block[1]):
             raise StoreCorrupt("tx index points at a missing block", height=height)
-        return block.txs[position], height, position
+        return decode_tx(block[1][position]), height, position
 
     def get_bundle(self, bundle_id: bytes) -> Bundle | None:
         """Return a bundle by id, or None."""
@@ -113,7 +166,11 @@ class ChainStore:
         return out
 
     def bundle_history(self, bundle_id: bytes) -> list[bytes]:
-        """Return ids of the transfers and retirements whose source was `bundle_id`, in order."""
+        """Return ids of the txs that moved or ended `bundle_id`, in chain order.
+
+        These are the transfers, retirements, exports and withdrawals whose body names the
+        bundle (`HISTORY_BODIES`); a partial move names the parent it splits.
+        """
         prefix = BUNDLE_HISTORY + bundle_id
         return [value for _, value in self.kv.iterate(prefix)]
 
@@ -158,13 +215,7 @@ class ChainStore:
 
     def _index_writes(self, block: Block, result: BlockResult) -> dict[bytes, bytes | None]:
         """Return the query index writes of a block (schema ``0x04``; never in the app_hash)."""
-        changes = []
-        for key, value in result.writes.items():
-            if not key.startswith(BUNDLE) or value is None:
-                continue
-            # The ledger's own writes of this block: already canonical, no need to re-check.
-            new = from_fields(Bundle, decode_trusted(value))
-            changes.append((self.get_bundle(new.bundle_id), new))
+        changes = self._bundle_changes(result, block.header.height)
         owners: dict[str, bytes | None] = {}
 
         def device_owner(device_id: str) -> bytes | None:
@@ -178,8 +229,65 @@ class ChainStore:
 
         writes = compute_index_writes(changes, device_owner,
                                       lambda key: read_wh(self.kv.get(key)))
-        for position, tx in enumerate(block.txs):
-            if isinstance(tx.body, (Transfer, Retire)):
-                key = BUNDLE_HISTORY + tx.body.bundle_id + be64(block.header.height)
-                writes[key + be64(position)] = tx.tx_id
+        writes.update(compute_history_writes(block))
         return writes
+
+    def _bundle_changes(self, result: BlockResult,
+                        height: int) -> list[tuple[Bundle | None, Bundle]]:
+        """Return (record before the block or None, record after) of each bundle written.
+
+        Only bundles that existed before the block are read back from the store, in key
+        order; those the block created (`is_created_in_block`) have no old record.
+        """
+        # The ledger's own writes of this block: already canonical, no need to re-check.
+        news = [bundle_from_trusted(value) for key, value in result.writes.items()
+                if key.startswith(BUNDLE) and value is not None]
+        split_here = {new.bundle_id for new in news if new.status == SPLIT}
+        existing = sorted(new.bundle_id for new in news
+                          if not is_created_in_block(new, height, split_here))
+        olds = {bundle_id: self._read_bundle(bundle_id) for bundle_id in existing}
+        return [(olds.get(new.bundle_id), new) for new in news]
+
+    def _read_bundle(self, bundle_id: bytes) -> Bundle | None:
+        raw = self.kv.get(bundle_key(bundle_id))
+        # The node's own state record, written canonical by the ledger.
+        return None if raw is None else bundle_from_trusted(raw)
+
+
+def is_created_in_block(bundle: Bundle, height: int, split_here: set[bytes]) -> bool:
+    """Return True if the block at `height` created `bundle` (it had no record before).
+
+    Parameters
+    ----------
+    bundle:
+        A bundle record the block wrote.
+    height:
+        The block's height.
+    split_here:
+        Ids of the bundles the block wrote with status ``split``.
+
+    Notes
+    -----
+    An issued bundle (no parent) is new if its issuance height is this block's. A split
+    child is new if its parent is among `split_here`: ``split`` is final, so a split
+    bundle is written in the block that splits it and never again (DESIGN §2), and a
+    child's serial range is a strict part of a leaf, so its id never named a bundle before.
+    """
+    if not bundle.parent:
+        return bundle.issuance_height == height
+    return bundle.parent in split_here
+
+
+def compute_history_writes(block: Block) -> dict[bytes, bytes | None]:
+    """Return the bundle history entries of a block (schema ``BUNDLE_HISTORY``).
+
+    One entry per transaction of `HISTORY_BODIES`, under the bundle its body names, keyed
+    by height and position so that a bundle's history iterates in chain order.
+    """
+    writes: dict[bytes, bytes | None] = {}
+    height = be64(block.header.height)
+    for position, tx in enumerate(block.txs):
+        if isinstance(tx.body, HISTORY_BODIES):
+            key = BUNDLE_HISTORY + tx.body.bundle_id + height + be64(position)
+            writes[key] = tx.tx_id
+    return writes

@@ -26,10 +26,10 @@ from functools import lru_cache
 
 from greenchain.model.certificates import ACTIVE, DAY_S, RETIRED, SPLIT, Bundle
 from greenchain.store.schema import (
+    ACTIVE_DAY_INDEX,
     BALANCE_INDEX,
     DEVICE_INDEX,
     DEVICE_TOTALS,
-    INDEX,
     OWNER_INDEX,
     PERIOD_INDEX,
     RETIRED_INDEX,
@@ -40,16 +40,6 @@ from greenchain.store.schema import (
     text_prefix,
 )
 
-ACTIVE_DAY_INDEX = INDEX + b"X"
-"""Active Wh by UTC day of production (schema ``0x04``; defined here until schema.py lists it).
-
-- ``ACTIVE_DAY_INDEX + b"d" + device_prefix(device_id) + day (8 bytes) -> Wh``: the
-  device's stored-active Wh (any owner) of bundles whose period starts in that day;
-- ``ACTIVE_DAY_INDEX + b"o" + owner + device_prefix(device_id) + day -> Wh``: the same,
-  of one owner.
-
-``day`` is the UTC midnight (seconds) of the period start; a key whose total falls to zero
-is deleted."""
 DEVICE_DAY = ACTIVE_DAY_INDEX + b"d"
 OWNER_DAY = ACTIVE_DAY_INDEX + b"o"
 MOVED = "moved"

@@ -34,7 +34,11 @@ SERIAL_INDEX = INDEX + b"S"
 OWNER_INDEX = INDEX + b"O"
 """OWNER_INDEX + owner + bundle id -> b"" for each active bundle an account owns."""
 BUNDLE_HISTORY = INDEX + b"T"
-"""BUNDLE_HISTORY + bundle id + height + position -> tx id of a tx that issued or moved it."""
+"""BUNDLE_HISTORY + bundle id + height + position -> tx id (32 bytes).
+
+One entry per transfer, retirement, export or withdrawal whose body names the bundle (a
+partial move names the parent it splits), so a bundle's history iterates in chain order.
+Issuance (attest, import) is not listed: the bundle record names its issuing tx."""
 DEVICE_INDEX = INDEX + b"D"
 """DEVICE_INDEX + device_prefix(device_id) + period_start (8 bytes) + bundle id -> b"".
 
@@ -62,6 +66,17 @@ Wh of a device's leaf bundles (not split): bucket ``status:<status>`` per stored
 and ``moved`` for those whose owner is not the device's owner account (the first owner
 of every Wh the device issues); a key whose total falls to zero is deleted."""
 
+ACTIVE_DAY_INDEX = INDEX + b"X"
+"""Stored-active Wh by UTC day of production start (expiry is judged per day).
+
+- ``ACTIVE_DAY_INDEX + b"d" + device_prefix(device_id) + day (8 bytes) -> Wh``: the
+  device's stored-active Wh (any owner) of bundles whose period starts in that day;
+- ``ACTIVE_DAY_INDEX + b"o" + owner + device_prefix(device_id) + day -> Wh``: the same,
+  of one owner.
+
+``day`` is the UTC midnight (seconds) of the period start; a key whose total falls to zero
+is deleted."""
+
 __all__ = [
     "ACCOUNT",
     "BUNDLE",
@@ -83,6 +98,7 @@ __all__ = [
     "RETIRED_INDEX",
     "BALANCE_INDEX",
     "DEVICE_TOTALS",
+    "ACTIVE_DAY_INDEX",
     "be64",
     "block_key",
     "commit_key",
