@@ -17,10 +17,21 @@ from pathlib import Path
 from typing import Any
 
 import msgpack
-from cryptography.hazmat.primitives import serialization
+from ed25519_ref import (
+    IDENTITY,
+    L,
+    P,
+    challenge,
+    decode_lenient,
+    ed25519_properties,
+    encode_point,
+    mul,
+    policy_verdict,
+    sign_with_nonce,
+)
 
 from greenchain.codec import encode
-from greenchain.crypto.keys import KeyPair, key_from_seed
+from greenchain.crypto.keys import key_from_seed
 from greenchain.crypto.merkle import inclusion_path, merkle_root
 from greenchain.model import transactions as txm
 from greenchain.model.blocks import PRECOMMIT, vote_sign_bytes
@@ -30,118 +41,6 @@ from greenchain.params import TX_DOMAIN
 VECTORS = Path(__file__).resolve().parents[1] / "tests" / "vectors"
 CHAIN_ID = "greenchain-vectors"
 
-# --- Ed25519 reference arithmetic (RFC 8032 §5.1 and §6), independent of OpenSSL -------
-P = 2**255 - 19
-L = 2**252 + 27742317777372353535851937790883648493
-D = -121665 * pow(121666, P - 2, P) % P
-SQRT_M1 = pow(2, (P - 1) // 4, P)
-Point = tuple[int, int, int, int]  # extended coordinates (X, Y, Z, T)
-IDENTITY: Point = (0, 1, 1, 0)
-
-
-def _add(p: Point, q: Point) -> Point:
-    a = (p[1] - p[0]) * (q[1] - q[0]) % P
-    b = (p[1] + p[0]) * (q[1] + q[0]) % P
-    c = 2 * p[3] * q[3] * D % P
-    d = 2 * p[2] * q[2] % P
-    e, f, g, h = b - a, d - c, d + c, b + a
-    return (e * f % P, g * h % P, f * g % P, e * h % P)
-
-
-def _mul(scalar: int, point: Point) -> Point:
-    result = IDENTITY
-    while scalar > 0:
-        if scalar & 1:
-            result = _add(result, point)
-        point = _add(point, point)
-        scalar >>= 1
-    return result
-
-
-def _same(p: Point, q: Point) -> bool:
-    return (p[0] * q[2] - q[0] * p[2]) % P == 0 and (p[1] * q[2] - q[1] * p[2]) % P == 0
-
-
-def _decode_lenient(encoded: bytes) -> Point | None:
-    """Decode like ref10 does: y taken mod p, the sign of x = 0 ignored; None off-curve."""
-    y = (int.from_bytes(encoded, "little") & ((1 << 255) - 1)) % P
-    sign = encoded[31] >> 7
-    x2 = (y * y - 1) * pow(D * y * y + 1, P - 2, P) % P
-    x = pow(x2, (P + 3) // 8, P)
-    if (x * x - x2) % P:
-        x = x * SQRT_M1 % P
-    if (x * x - x2) % P:
-        return None
-    if x and x & 1 != sign:
-        x = P - x
-    return (x, y, 1, x * y % P)
-
-
-def _encode_point(point: Point) -> bytes:
-    zinv = pow(point[2], P - 2, P)
-    x, y = point[0] * zinv % P, point[1] * zinv % P
-    return (y | (x & 1) << 255).to_bytes(32, "little")
-
-
-BASE = _decode_lenient((4 * pow(5, P - 2, P) % P).to_bytes(32, "little"))
-assert BASE is not None
-
-
-def _is_canonical(encoded: bytes) -> bool:
-    """RFC 8032 §5.1.3: y < p, and no sign bit on x = 0."""
-    point = _decode_lenient(encoded)
-    y = int.from_bytes(encoded, "little") & ((1 << 255) - 1)
-    return y < P and not (point is not None and point[0] == 0 and encoded[31] >> 7)
-
-
-def _challenge(r_bytes: bytes, a_bytes: bytes, message: bytes) -> int:
-    return int.from_bytes(hashlib.sha512(r_bytes + a_bytes + message).digest(), "little") % L
-
-
-def sign_with_nonce(key: KeyPair, message: bytes, nonce: int) -> bytes:
-    """Sign like RFC 8032 §5.1.6 but with a chosen nonce r: another valid signature."""
-    seed = key.private.private_bytes(serialization.Encoding.Raw,
-                                     serialization.PrivateFormat.Raw,
-                                     serialization.NoEncryption())
-    digest = hashlib.sha512(seed).digest()
-    scalar = (int.from_bytes(digest[:32], "little") & ((1 << 254) - 8)) | (1 << 254)
-    assert BASE is not None and _encode_point(_mul(scalar, BASE)) == key.public
-    r_bytes = _encode_point(_mul(nonce, BASE))
-    s = (nonce + _challenge(r_bytes, key.public, message) * scalar) % L
-    return r_bytes + s.to_bytes(32, "little")
-
-
-def ed25519_properties(pub: bytes, msg: bytes, sig: bytes) -> dict[str, Any]:
-    """Facts about one (A, M, R || S) computed with the reference arithmetic."""
-    a_pt, r_pt = _decode_lenient(pub), _decode_lenient(sig[:32])
-    s = int.from_bytes(sig[32:], "little")
-
-    def small(pt: Point | None) -> bool | None:
-        return None if pt is None else _same(_mul(8, pt), IDENTITY)
-
-    facts: dict[str, Any] = {
-        "a_canonical": _is_canonical(pub), "a_small_order": small(a_pt),
-        "r_canonical": _is_canonical(sig[:32]), "r_small_order": small(r_pt),
-        "s_below_l": s < L, "s_is_zero": s == 0,
-        "cofactorless_equation": None, "cofactored_equation": None,
-    }
-    if a_pt is not None and r_pt is not None and BASE is not None:
-        rhs = _add(r_pt, _mul(_challenge(sig[:32], pub, msg), a_pt))
-        lhs = _mul(s, BASE)
-        facts["cofactorless_equation"] = _same(lhs, rhs)
-        facts["cofactored_equation"] = _same(_mul(8, lhs), _mul(8, rhs))
-    return facts
-
-
-def policy_verdict(facts: dict[str, Any]) -> str | None:
-    """DESIGN §4 in order: A, then R, then S, then the cofactorless equation."""
-    if not facts["a_canonical"] or facts["a_small_order"]:
-        return "SmallOrderKey"
-    if not facts["r_canonical"] or facts["r_small_order"]:
-        return "NonCanonicalSignature"
-    if not facts["s_below_l"]:
-        return "NonCanonicalSignature"
-    return None if facts["cofactorless_equation"] else "BadSignature"
 
 
 def gen_ed25519() -> None:
@@ -167,7 +66,7 @@ def _extra_ed25519_cases() -> list[dict[str, Any]]:
     msg = b"greenchain ed25519 policy vector"
     sig = key.sign(msg)
     s_plus_l = (int.from_bytes(sig[32:], "little") + L).to_bytes(32, "little")
-    alt = sign_with_nonce(key, msg, _challenge(b"alternative", b"nonce", msg))
+    alt = sign_with_nonce(key, msg, challenge(b"alternative", b"nonce", msg))
     rows: list[tuple[str, bytes, bytes, bytes]] = [
         ("valid signature by key_from_seed('alice')", key.public, msg, sig),
         ("second valid signature, other nonce r", key.public, msg, alt),
@@ -188,10 +87,10 @@ def _extra_ed25519_cases() -> list[dict[str, Any]]:
             rows.append((f"A with y = {label}, sign bit {sign}", enc, msg, sig))
             rows.append((f"R with y = {label}, sign bit {sign}", key.public, msg,
                          enc + sig[32:]))
-    order8 = _decode_lenient(bytes.fromhex(
+    order8 = decode_lenient(bytes.fromhex(
         "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05")) or IDENTITY
     for k in range(1, 8, 2):
-        enc = _encode_point(_mul(k, order8))
+        enc = encode_point(mul(k, order8))
         rows.append((f"A = [{k}]T8 (order 8)", enc, msg, sig))
         rows.append((f"R = [{k}]T8 (order 8)", key.public, msg, enc + sig[32:]))
     out = []
@@ -325,7 +224,7 @@ def _signature_variants(tx: txm.Tx, fields: list[Any]) -> dict[str, dict[str, An
     def with_(index: int, value: Any) -> list[Any]:
         return fields[:index] + [value] + fields[index + 1:]
 
-    alt = sign_with_nonce(key, tx.sign_bytes, _challenge(b"second", b"signature", b""))
+    alt = sign_with_nonce(key, tx.sign_bytes, challenge(b"second", b"signature", b""))
     s_plus_l = (int.from_bytes(sig[32:], "little") + L).to_bytes(32, "little")
     top = txm.make_tx(key, CHAIN_ID, tx.body, 2**64 - 1)
     vote_sig = key.sign(vote_sign_bytes(CHAIN_ID, PRECOMMIT, 1, 0, tx.tx_id))
