@@ -35,11 +35,14 @@ def build_app(runtime: NodeRuntime) -> web.Application:
 
 
 async def serve(config: NodeConfig, passphrase: str | None, recover: bool,
-                test_equivocate: bool = False) -> None:
+                test_equivocate: bool = False, test_crash_after_votes: int = 0) -> None:
     """Run a node until SIGINT or SIGTERM.
 
     `test_equivocate` is TEST ONLY (the chaos harness): the validator also signs a
     conflicting vote for every vote it casts (see `ConsensusDriver.test_equivocate`).
+    `test_crash_after_votes` is TEST ONLY (fault tests): when above 0, the process
+    SIGKILLs itself right after its N-th vote has left (see
+    `ConsensusDriver.test_crash_after_votes`).
     """
     genesis = load_genesis(config.genesis)
     key = load_key(config.key_file, passphrase) if config.key_file else None
@@ -52,6 +55,10 @@ async def serve(config: NodeConfig, passphrase: str | None, recover: bool,
     if test_equivocate:
         logging.getLogger("greenchain.node").warning("TEST ONLY: equivocating on every vote")
         runtime.driver.test_equivocate = True
+    if test_crash_after_votes > 0:
+        logging.getLogger("greenchain.node").warning(
+            "TEST ONLY: crashing after vote %d", test_crash_after_votes)
+        runtime.driver.test_crash_after_votes = test_crash_after_votes
     app = build_app(runtime)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -88,13 +95,18 @@ def node_group() -> None:
 @click.option("--test-equivocate", is_flag=True, hidden=True,
               help="TEST ONLY (fault injection): also sign a conflicting vote for every "
                    "vote, bypassing the sign-state. Never use on a real validator.")
+@click.option("--test-crash-after-votes", type=click.IntRange(min=0), default=0,
+              hidden=True, metavar="N",
+              help="TEST ONLY (fault injection): SIGKILL the process right after its "
+                   "N-th vote has been sent (0: never). Never use on a real validator.")
 def node_run(home: Path, passphrase: str | None, recover_sign_state: bool,
-             log_level: str, test_equivocate: bool) -> None:
+             log_level: str, test_equivocate: bool, test_crash_after_votes: int) -> None:
     """Run a node in the foreground (SIGINT or SIGTERM stops it cleanly)."""
     logging.basicConfig(level=log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = load_config(home)
-    asyncio.run(serve(config, passphrase, recover_sign_state, test_equivocate))
+    asyncio.run(serve(config, passphrase, recover_sign_state, test_equivocate,
+                      test_crash_after_votes))
 
 
 @node_group.command("init-sign-state")

@@ -107,6 +107,10 @@ class PersistSignState:
     """1 proposal, 2 prevote, 3 precommit (CometBFT signing.md ordering)."""
     block_hash: bytes
     """Value signed (b"" for nil)."""
+    locked_round: int = -1
+    """The lock held when signing (-1: none); persisted so a restart keeps it."""
+    locked_hash: bytes = b""
+    """The block locked on (b"" when none)."""
 
 
 @dataclass(frozen=True, slots=True)

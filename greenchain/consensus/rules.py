@@ -77,7 +77,8 @@ def propose(config: MachineConfig, state: ConsensusState, block: Block,
     if key is None or not may_sign(state.last_signed, state.height, state.round,
                                    STEP_PROPOSAL, value):
         return state, []
-    signed = LastSigned(state.height, state.round, STEP_PROPOSAL, value)
+    signed = LastSigned(state.height, state.round, STEP_PROPOSAL, value,
+                        state.locked_round, state.locked_hash)
     proposal = make_proposal(key, config.chain_id, block, state.round, pol_round)
     state = replace(state, last_signed=signed,
                     proposals={**state.proposals, state.round: proposal},
@@ -103,14 +104,16 @@ def _cast_vote(config: MachineConfig, state: ConsensusState, vote_type: int,
     # Observers, and validators whose sign-state forbids it, stay silent for this step.
     if key is None or not may_sign(state.last_signed, state.height, state.round, step, value):
         return state, []
-    signed = LastSigned(state.height, state.round, step, value)
+    signed = LastSigned(state.height, state.round, step, value,
+                        state.locked_round, state.locked_hash)
     vote = make_vote(key, config.chain_id, vote_type, state.height, state.round, value)
     state = replace(state, last_signed=signed, votes=state.votes.add(vote).votes)
     return state, [_persist(signed), Broadcast(vote)]
 
 
 def _persist(signed: LastSigned) -> PersistSignState:
-    return PersistSignState(signed.height, signed.round, signed.step, signed.block_hash)
+    return PersistSignState(signed.height, signed.round, signed.step, signed.block_hash,
+                            signed.locked_round, signed.locked_hash)
 
 
 def _signer(config: MachineConfig, state: ConsensusState) -> KeyPair | None:

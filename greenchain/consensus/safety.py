@@ -39,6 +39,15 @@ class LastSigned:
     """STEP_NONE, STEP_PROPOSAL, STEP_PREVOTE or STEP_PRECOMMIT."""
     block_hash: bytes
     """Block hash signed; b"" for nil or nothing."""
+    locked_round: int = -1
+    """Round of the validator's lock at `height` when it signed (-1: not locked)."""
+    locked_hash: bytes = b""
+    """Block it was locked on (b"" when not locked).
+
+    Persisted with every signature because a lock outlives the precommit that set it: a
+    validator that precommitted v, then prevoted in a later round and crashed, must come
+    back still locked on v, or it could help a polka for another block (Tendermint's
+    locking rule, arXiv:1807.04938 lines 22-33; CometBFT keeps it in its WAL)."""
 
 
 NOTHING_SIGNED = LastSigned(0, 0, STEP_NONE, b"")
@@ -72,8 +81,13 @@ def may_sign(last: LastSigned, height: int, round_: int, step: int, block_hash: 
 
 
 def sign_state_to_bytes(last: LastSigned) -> bytes:
-    """Return the canonical msgpack ``[height, round, step, block_hash]`` of `last`."""
-    return encode([last.height, last.round, last.step, last.block_hash])
+    """Return the canonical msgpack of `last`.
+
+    ``[height, round, step, block_hash, locked_round + 1, locked_hash]`` (the lock's round
+    is stored plus one so every integer is non-negative).
+    """
+    return encode([last.height, last.round, last.step, last.block_hash,
+                   last.locked_round + 1, last.locked_hash])
 
 
 def sign_state_from_bytes(data: bytes) -> LastSigned:
@@ -93,17 +107,25 @@ def sign_state_from_bytes(data: bytes) -> LastSigned:
     ------
     DecodeError
         (`Malformed`, `NonCanonical`, `TooLarge`) if the bytes are not a canonical
-        ``[height >= 0, round >= 0, step in 0..3, block_hash of 0 or 32 bytes]``.
+        ``[height >= 0, round >= 0, step in 0..3, block_hash of 0 or 32 bytes]``,
+        optionally followed by ``locked_round + 1 >= 0, locked_hash`` (32 bytes when
+        locked, empty when not).
     """
     values = decode(data, max_bytes=_MAX_SIGN_STATE_BYTES)
-    if not isinstance(values, list) or len(values) != 4:
-        raise Malformed("sign-state must be an array of 4 fields")
-    height, round_, step, block_hash = values
-    for name, value in (("height", height), ("round", round_), ("step", step)):
+    # 4 fields: a file written before locks were persisted (no lock recorded).
+    if not isinstance(values, list) or len(values) not in (4, 6):
+        raise Malformed("sign-state must be an array of 4 or 6 fields")
+    height, round_, step, block_hash = values[:4]
+    lock_round_plus_one, locked_hash = values[4:] if len(values) == 6 else (0, b"")
+    for name, value in (("height", height), ("round", round_), ("step", step),
+                        ("locked_round + 1", lock_round_plus_one)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise Malformed(f"sign-state {name} must be a non-negative integer")
     if step > STEP_PRECOMMIT:
         raise Malformed("sign-state step must be 0..3", step=step)
     if not isinstance(block_hash, bytes) or len(block_hash) not in (0, _HASH_LEN):
         raise Malformed("sign-state block_hash must be 0 or 32 bytes")
-    return LastSigned(height, round_, step, block_hash)
+    expected_lock_len = 0 if lock_round_plus_one == 0 else _HASH_LEN
+    if not isinstance(locked_hash, bytes) or len(locked_hash) != expected_lock_len:
+        raise Malformed("sign-state locked_hash must be 32 bytes when locked, else empty")
+    return LastSigned(height, round_, step, block_hash, lock_round_plus_one - 1, locked_hash)

@@ -90,9 +90,9 @@ def initial_state(config: MachineConfig, height: int, validators: tuple[bytes, .
     validators:
         Public keys of the validator set of `height`, any order.
     last_signed:
-        The persisted sign-state. If it is a precommit for a block at `height`, the lock
-        it implies (lines 36-41 lock before precommitting) is restored, since locks are
-        not persisted otherwise.
+        The persisted sign-state. The lock it records for `height` is restored (a
+        precommit for a block also implies one: lines 36-41 lock before precommitting),
+        so a validator that crashes after locking comes back locked.
 
     Returns
     -------
@@ -108,9 +108,13 @@ def initial_state(config: MachineConfig, height: int, validators: tuple[bytes, .
     if not members:
         raise ValueError("the validator set is empty")
     state = ConsensusState(height, members, VoteSet(height, len(members)), last_signed)
-    precommitted_block = (last_signed.height == height and last_signed.step == STEP_PRECOMMIT
-                          and last_signed.block_hash != NIL)
-    if precommitted_block:
-        state = replace(state, locked_hash=last_signed.block_hash,
-                        locked_round=last_signed.round)
+    if last_signed.height != height:
+        return state
+    locks = [(last_signed.locked_round, last_signed.locked_hash)]
+    if last_signed.step == STEP_PRECOMMIT and last_signed.block_hash != NIL:
+        # A file of the 4-field format records no lock, but its precommit implies one.
+        locks.append((last_signed.round, last_signed.block_hash))
+    locked_round, locked_hash = max(locks, key=lambda lock: lock[0])
+    if locked_round >= 0:
+        state = replace(state, locked_hash=locked_hash, locked_round=locked_round)
     return state

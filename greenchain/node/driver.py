@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -78,6 +79,13 @@ class ConsensusDriver:
         TEST ONLY (fault-injection harness, ``node run --test-equivocate``): after each
         vote it casts, also sign and broadcast a conflicting vote for a random hash,
         bypassing the sign-state. Never set on a real validator.
+    test_crash_after_votes:
+        TEST ONLY (``node run --test-crash-after-votes N``): when N > 0, the N-th vote
+        this process casts is handed to `test_crash`, right after its sign-state fsync
+        and its broadcast; 0 (the default) never crashes.
+    test_crash:
+        Called with that vote; the runtime delivers it to every peer and SIGKILLs the
+        process (`NodeRuntime.deliver_then_crash`).
     """
 
     def __init__(self, service: NodeService, key: KeyPair | None, sign_state_path: Path,
@@ -96,6 +104,9 @@ class ConsensusDriver:
         self.start_pending = False
         self.last_block_s = service.clock()
         self.test_equivocate = False
+        self.test_crash_after_votes = 0
+        self.test_crash: Callable[[Vote], None] = _crash_now
+        self.votes_cast = 0
         service.on_commit_hooks.append(lambda block: self._after_commit())
 
     @property
@@ -193,11 +204,12 @@ class ConsensusDriver:
     def _execute(self, action: Action) -> None:
         if isinstance(action, PersistSignState):
             save_sign_state(self.sign_state_path, LastSigned(
-                action.height, action.round, action.step, action.block_hash))
+                action.height, action.round, action.step, action.block_hash,
+                action.locked_round, action.locked_hash))
         elif isinstance(action, Broadcast):
             self.broadcast(action.message)
-            if self.test_equivocate and isinstance(action.message, Vote):
-                self._equivocate(action.message)
+            if isinstance(action.message, Vote):
+                self._after_vote_sent(action.message)
         elif isinstance(action, ScheduleTimeout):
             event = TimeoutFired(action.height, action.round, action.step)
             asyncio.get_running_loop().call_later(action.delay_s, self.feed, event)
@@ -209,6 +221,16 @@ class ConsensusDriver:
             self.service.commit(action.block, action.commit)
         elif isinstance(action, EvidenceFound):
             self._store_evidence(action)
+
+    def _after_vote_sent(self, vote: Vote) -> None:
+        # Only the TEST ONLY fault injections act here; a real validator does nothing.
+        if self.test_equivocate:
+            self._equivocate(vote)
+        self.votes_cast += 1
+        if self.votes_cast == self.test_crash_after_votes:
+            log.warning("TEST ONLY: crashing after vote %d (type %d, height %d, round %d)",
+                        self.votes_cast, vote.vote_type, vote.height, vote.round)
+            self.test_crash(vote)
 
     def _equivocate(self, vote: Vote) -> None:
         # TEST ONLY: a Byzantine validator for the chaos harness. The conflicting copy
@@ -240,6 +262,11 @@ class ConsensusDriver:
         self.service.store.add_evidence(action.validator, digest,
                                         [action.validator, first, second])
         log.warning("evidence of equivocation by %s", action.validator.hex()[:12])
+
+
+def _crash_now(vote: Vote) -> None:
+    # TEST ONLY: die like a power cut (no cleanup, no flush, no atexit handlers).
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _message_fields(message: Proposal | Vote) -> list[object]:

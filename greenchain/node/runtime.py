@@ -10,6 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import signal
+import urllib.request
 from collections import deque
 from typing import Any
 
@@ -25,6 +28,7 @@ from greenchain.node.service import NodeService
 from greenchain.node.signstate import load_sign_state
 from greenchain.p2p.client import PeerLink, split_tx_batches
 from greenchain.p2p.messages import PeerMessage, TxBatch, encode_blocks, encode_message
+from greenchain.p2p.server import MSGPACK
 from greenchain.params import MAX_BLOCK_TXS, MAX_BODY_BYTES
 from greenchain.store.chain import ChainStore
 
@@ -36,6 +40,7 @@ TICK_S = 0.25
 REGOSSIP_S = 1.0
 INBOX_LIMIT = 10_000
 PENDING_RESEND_S = 2.0
+CRASH_SEND_TIMEOUT_S = 1.0
 
 
 class NodeRuntime:
@@ -67,6 +72,7 @@ class NodeRuntime:
         self.recovering = recovering
         self.driver = ConsensusDriver(self.service, key, config.sign_state_file, last_signed,
                                       self.broadcast, silent_until)
+        self.driver.test_crash = self.deliver_then_crash
         self.outbox: list[bytes] = []
         self.links: list[PeerLink] = []
         self.session: aiohttp.ClientSession | None = None
@@ -107,6 +113,22 @@ class NodeRuntime:
         data = encode_message(message)
         for link in self.links:
             link.send(data)
+
+    def deliver_then_crash(self, vote: Vote) -> None:
+        """TEST ONLY: post `vote` to every peer synchronously, then SIGKILL this process.
+
+        Backs ``node run --test-crash-after-votes N`` (see `ConsensusDriver`). The posts
+        block the event loop on purpose: nothing else is signed between the vote leaving
+        and the crash, so the peers hold the last vote the sign-state records. A peer
+        that is down or slow is skipped after `CRASH_SEND_TIMEOUT_S`.
+        """
+        data = encode_message(vote)
+        for url in self.config.peers:
+            request = urllib.request.Request(f"{url.rstrip('/')}/p2p/msg", data=data,
+                                             headers={"Content-Type": MSGPACK})
+            with contextlib.suppress(OSError):
+                urllib.request.urlopen(request, timeout=CRASH_SEND_TIMEOUT_S).close()
+        os.kill(os.getpid(), signal.SIGKILL)
 
     def resend_known(self) -> None:
         """Re-send own proposals and every vote held for the height (loss recovery).

@@ -245,7 +245,8 @@ class SimNetwork:
             node.evidence.append(action)
 
     def _persist(self, node: SimNode, action: PersistSignState) -> None:
-        new = LastSigned(action.height, action.round, action.step, action.block_hash)
+        new = LastSigned(action.height, action.round, action.step, action.block_hash,
+                         action.locked_round, action.locked_hash)
         assert may_sign(node.persisted, new.height, new.round, new.step, new.block_hash)
         node.persisted = new
         node.persists += 1

@@ -87,3 +87,16 @@ def test_sign_state_rejects_malformed(values: list[object]) -> None:
 def test_sign_state_rejects_trailing_bytes() -> None:
     with pytest.raises(DecodeError):
         sign_state_from_bytes(sign_state_to_bytes(LAST) + b"\x00")
+
+
+def test_sign_state_round_trips_a_lock_and_reads_the_four_field_format() -> None:
+    locked = LastSigned(10, 3, STEP_PREVOTE, b"", 1, A)
+    assert sign_state_from_bytes(sign_state_to_bytes(locked)) == locked
+    legacy = sign_state_from_bytes(encode([10, 2, STEP_PREVOTE, A]))
+    assert legacy == LAST and (legacy.locked_round, legacy.locked_hash) == (-1, b"")
+
+
+@pytest.mark.parametrize("lock", [[1, b""], [0, A], [-1, b""], [1, b"short"], [1, "text"]])
+def test_sign_state_rejects_an_inconsistent_lock(lock: list[object]) -> None:
+    with pytest.raises(DecodeError):
+        sign_state_from_bytes(encode([10, 2, STEP_PREVOTE, A, *lock]))
