@@ -350,3 +350,7 @@ class UnknownIssuancePurpose(UnknownCode):
 
 class DemoFailed(GreenChainError):
     """The demo could not complete a step (the message names it)."""
+
+
+class ForeignChainData(StoreError):
+    """The data directory holds another chain (its genesis hash is not this genesis's)."""

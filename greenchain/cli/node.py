@@ -48,6 +48,7 @@ async def serve(config: NodeConfig, passphrase: str | None, recover: bool,
     key = load_key(config.key_file, passphrase) if config.key_file else None
     store = ChainStore(LevelKV(config.data_dir))
     try:
+        store.bind_genesis(genesis.genesis_hash, genesis.chain_id)
         runtime = NodeRuntime(config, genesis, key, store, recover)
     except BaseException:
         store.close()

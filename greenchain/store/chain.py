@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any, get_args, get_type_hints
 
 from greenchain.codec import decode, decode_trusted, encode
-from greenchain.errors import StoreCorrupt
+from greenchain.errors import ForeignChainData, StoreCorrupt
 from greenchain.ledger.blocks import BlockResult, ChainTip
 from greenchain.ledger.view import BUNDLE, bundle_key, device_key, get_bundle, get_tx_location
 from greenchain.model.blocks import Block, Commit, Header, decode_block, encode_block
@@ -26,6 +26,7 @@ from greenchain.store.schema import (
     BLOCK_HASH,
     BUNDLE_HISTORY,
     EVIDENCE,
+    GENESIS_MARK,
     META,
     OWNER_INDEX,
     SERIAL_INDEX,
@@ -80,6 +81,32 @@ class ChainStore:
     def close(self) -> None:
         """Close the underlying KV."""
         self.kv.close()
+
+    def bind_genesis(self, genesis_hash: bytes, chain_id: str) -> None:
+        """Tie the data directory to one genesis, or refuse another chain's data.
+
+        The first start records `genesis_hash`. A data directory written before this
+        mark existed is judged by the chain id in its block 1 header.
+
+        Raises
+        ------
+        ForeignChainData
+            If the directory belongs to another genesis (a node started with the wrong
+            ``genesis.json`` or ``--home``); nothing is written.
+        """
+        recorded = self.kv.get(GENESIS_MARK)
+        first = self.get_block(1) if recorded is None else None
+        if recorded is not None and recorded != genesis_hash:
+            found = f"genesis {recorded.hex()[:16]}..."
+        elif first is not None and first.header.chain_id != chain_id:
+            found = f"chain {first.header.chain_id!r}"
+        else:
+            self.kv.write_batch({GENESIS_MARK: genesis_hash})
+            return
+        raise ForeignChainData(
+            f"the data directory holds another chain ({found}), not this genesis.json "
+            f"({chain_id!r}, genesis {genesis_hash.hex()[:16]}...): check --home and the "
+            "genesis path, or move the data directory away to sync from peers")
 
     # --- reads ----------------------------------------------------------------------
     def tip(self) -> ChainTip | None:

@@ -27,6 +27,8 @@ EVIDENCE = CHAIN + b"E"
 """EVIDENCE + validator + sha256(first || second) -> encoded evidence."""
 META = CHAIN + b"M"
 """META -> encoded ChainTip of the last committed block."""
+GENESIS_MARK = CHAIN + b"G"
+"""GENESIS_MARK -> hash of the genesis the data directory belongs to (32 bytes)."""
 
 INDEX = b"\x04"
 SERIAL_INDEX = INDEX + b"S"
@@ -89,6 +91,7 @@ __all__ = [
     "BLOCK_HASH",
     "EVIDENCE",
     "META",
+    "GENESIS_MARK",
     "SERIAL_INDEX",
     "OWNER_INDEX",
     "BUNDLE_HISTORY",
