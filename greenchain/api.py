@@ -34,6 +34,7 @@ invalid query parameter answers 400 ``{"rule": "malformed", "parameter": NAME, .
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Awaitable, Callable
@@ -47,7 +48,7 @@ from greenchain.ledger.view import get_account, get_device
 from greenchain.model.certificates import Bundle
 from greenchain.model.views import bundle_json, device_json, header_json, iso_utc, mwh_text
 from greenchain.node.service import NodeService, Verdict
-from greenchain.params import MAX_BODY_BYTES
+from greenchain.params import ADMIT_CHUNK, MAX_BODY_BYTES
 from greenchain.proof.build import build_provenance
 from greenchain.proof.status import build_status_proof
 from greenchain.store.balances import Balance, DeviceTotals, account_balance, device_totals
@@ -194,7 +195,11 @@ class ClientApi:
         """POST /v1/tx."""
         body = await request.read()
         raws, is_batch = parse_submission(body, request.content_type)
-        verdicts = [self.service.submit(raw) for raw in raws]
+        verdicts: list[Verdict] = []
+        for start in range(0, len(raws), ADMIT_CHUNK):
+            if start:
+                await asyncio.sleep(0)  # let consensus and other requests run between chunks
+            verdicts.extend(self.service.submit(raw) for raw in raws[start:start + ADMIT_CHUNK])
         self.on_admitted([raw for raw, v in zip(raws, verdicts, strict=True) if v.new])
         if not is_batch:
             verdict = verdicts[0]

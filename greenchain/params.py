@@ -40,4 +40,7 @@ TIMEOUT_CAP_FACTOR: Final = 4
 
 # Mempool.
 MEMPOOL_MAX_TXS: Final = 200_000
+ADMIT_CHUNK: Final = 256
+"""Transactions of one submitted batch admitted between yields to the event loop, so a
+large batch (up to MAX_ARRAY_LEN items) never stalls consensus or other requests."""
 REJECTED_TTL_S: Final = 600.0
