@@ -36,6 +36,9 @@ from greenchain.store.schema import (
     device_prefix,
 )
 
+EVIDENCE_PER_VALIDATOR = 64
+"""Evidence records kept per validator (the first ones; later ones add nothing)."""
+
 HISTORY_BODIES = (Transfer, Retire, Withdraw, Export)
 """Transactions recorded in a bundle's history: every one that moves or ends a bundle."""
 
@@ -236,9 +239,21 @@ class ChainStore:
         self.kv.write_batch(batch)
         return tip
 
-    def add_evidence(self, validator: bytes, digest: bytes, record: list[Any]) -> None:
-        """Store one evidence record (idempotent)."""
-        self.kv.write_batch({EVIDENCE + validator + digest: encode(record)})
+    def add_evidence(self, validator: bytes, digest: bytes, record: list[Any]) -> bool:
+        """Store one evidence record (idempotent); return False if it was not stored.
+
+        At most `EVIDENCE_PER_VALIDATOR` records are kept per validator: one proves the
+        equivocation, and an equivocator signing without end must not fill the disk.
+        """
+        prefix = EVIDENCE + validator
+        if self.kv.get(prefix + digest) is not None:
+            return True
+        held = sum(1 for _ in zip(self.kv.iterate(prefix), range(EVIDENCE_PER_VALIDATOR),
+                                  strict=False))
+        if held >= EVIDENCE_PER_VALIDATOR:
+            return False
+        self.kv.write_batch({prefix + digest: encode(record)})
+        return True
 
     def _index_writes(self, block: Block, result: BlockResult) -> dict[bytes, bytes | None]:
         """Return the query index writes of a block (schema ``0x04``; never in the app_hash)."""
