@@ -25,7 +25,7 @@ from greenchain.node.catchup import PeerBench, catch_up
 from greenchain.node.config import NodeConfig
 from greenchain.node.driver import ConsensusDriver
 from greenchain.node.service import NodeService
-from greenchain.node.signstate import load_sign_state
+from greenchain.node.signstate import load_sign_state, lost_blocks_warning
 from greenchain.p2p.client import PeerLink, split_tx_batches
 from greenchain.p2p.messages import PeerMessage, TxBatch, encode_blocks, encode_message
 from greenchain.p2p.server import MSGPACK
@@ -65,6 +65,9 @@ class NodeRuntime:
         self.config = config
         self.service = NodeService(genesis, store)
         last_signed, recovering = load_sign_state(config.sign_state_file, recover_sign_state)
+        self.lost_blocks = lost_blocks_warning(self.service.tip.height, last_signed)
+        if self.lost_blocks:
+            log.warning("%s", self.lost_blocks)
         silent_until = 0
         if recovering:
             # Stay silent until one full height past the network's current one committed.
@@ -239,6 +242,7 @@ class NodeRuntime:
             "pool_size": len(self.service.mempool),
             "peers": list(self.config.peers),
             "recovering": self.recovering,
+            "lost_blocks_at_start": self.lost_blocks,
         }
 
     # --- background -------------------------------------------------------------------

@@ -58,3 +58,19 @@ def load_sign_state(path: Path, recover: bool = False) -> tuple[LastSigned, bool
 def save_sign_state(path: Path, last: LastSigned) -> None:
     """Durably replace the sign-state file (before the signed message leaves)."""
     write_durably(path, _to_bytes(last))
+
+
+def lost_blocks_warning(tip_height: int, last: LastSigned) -> str | None:
+    """Return a warning if the chain data ends before what this validator signed.
+
+    A validator signs at height h only after committing h - 1, so a tip below
+    ``last.height - 1`` means blocks it once held are gone: a wiped or restored data
+    directory, or a LevelDB log damaged by a crash (its last writes dropped). The node is
+    safe (the sign-state still binds it) and catches up from peers, but the operator
+    should know. None when the data is where the sign-state expects it.
+    """
+    if last.height <= tip_height + 1:
+        return None
+    return (f"chain data ends at height {tip_height} but this validator signed at height "
+            f"{last.height}: blocks were lost (data directory wiped or restored, or its "
+            "database damaged); catching up from peers")

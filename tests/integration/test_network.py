@@ -106,6 +106,8 @@ def test_wiped_node_catches_up_from_peers(net: LocalNetwork) -> None:
     wait_for(lambda: committed(net.urls[1], txs[-1]), 30, "commit while node2 is down")
     net.start(2)
     net.wait_ready([2])
+    # The operator is told the data lost blocks this validator had signed for.
+    assert "blocks were lost" in get(f"{net.urls[2]}/v1/status")["lost_blocks_at_start"]
     target = height(net.urls[1])
     wait_for(lambda: height(net.urls[2]) >= target, 30, "wiped node catches up")
     assert all(committed(net.urls[2], tx) for tx in txs)
