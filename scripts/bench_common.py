@@ -113,6 +113,16 @@ def peak_rss_mb(pid: int) -> float:
     return round(total_kib / 1024, 1)
 
 
+def cpu_seconds(pid: int) -> float:
+    """Return the CPU time (user + system, all threads) `pid` has used, seconds (0 if gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    # Fields after the command name start at field 3 (state); utime and stime are 14, 15.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_count() -> int:
     """Return the number of CPUs this process may run on."""
     return len(os.sched_getaffinity(0))

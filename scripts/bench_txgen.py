@@ -32,6 +32,7 @@ from greenchain.model.transactions import (
 )
 from greenchain.node.devnet import DEV_GENESIS_TIME_MS, dev_genesis, dev_key
 from greenchain.store.chain import ChainStore
+from greenchain.store.kv import KV, Writes
 
 SEED = "greenchain-bench/"
 OWNERS = 8
@@ -243,3 +244,68 @@ class ChainWriter:
     def seal(self, txs: Sequence[Tx]) -> Block:
         """Build and commit the next block of `txs`."""
         return self.commit(self.build(txs))
+
+
+class BufferedKV:
+    """A `KV` that gathers the batches of several blocks into one write (builders only).
+
+    Reads see the gathered writes first, then a cache of what was read or written before;
+    `flush` writes the gathered batches to the wrapped store in one batch (one fsync for
+    `blocks_per_flush` blocks instead of one per block). Every key and value reaches the
+    store exactly as `ChainStore.commit_block` wrote it; only durability is per flush,
+    which a benchmark chain builder does not need.
+
+    Parameters
+    ----------
+    kv:
+        The store to write through to.
+    blocks_per_flush:
+        Batches (one per committed block) gathered before a flush.
+    cache_limit:
+        Cached keys kept before the read cache is dropped (bounds memory).
+    """
+
+    def __init__(self, kv: KV, blocks_per_flush: int = 100, cache_limit: int = 200_000) -> None:
+        self.kv = kv
+        self.blocks_per_flush = blocks_per_flush
+        self.cache_limit = cache_limit
+        self.pending: dict[bytes, bytes | None] = {}
+        # Always the latest value of its keys: flushed writes replace what was read.
+        self.cache: dict[bytes, bytes | None] = {}
+        self.batches = 0
+
+    def get(self, key: bytes) -> bytes | None:
+        """Return the gathered or cached value of `key`, else the stored one."""
+        if key in self.pending:
+            return self.pending[key]
+        if key in self.cache:
+            return self.cache[key]
+        value = self.cache[key] = self.kv.get(key)
+        return value
+
+    def iterate(self, prefix: bytes, start: bytes | None = None,
+                reverse: bool = False) -> Iterator[tuple[bytes, bytes]]:
+        """Flush, then iterate the wrapped store (scans are rare while building)."""
+        self.flush()
+        return self.kv.iterate(prefix, start, reverse)
+
+    def write_batch(self, writes: Writes) -> None:
+        """Gather `writes`; flush every `blocks_per_flush` batches."""
+        self.pending.update(writes)
+        self.batches += 1
+        if self.batches >= self.blocks_per_flush:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the gathered batches to the wrapped store in one batch."""
+        if self.pending:
+            self.kv.write_batch(self.pending)
+        if len(self.cache) + len(self.pending) > self.cache_limit:
+            self.cache = {}
+        self.cache.update(self.pending)
+        self.pending, self.batches = {}, 0
+
+    def close(self) -> None:
+        """Flush, then close the wrapped store."""
+        self.flush()
+        self.kv.close()

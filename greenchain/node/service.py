@@ -243,7 +243,10 @@ class NodeService:
         self.commit(block, commit, result)
 
     def _verify_last_commit(self, block: Block) -> None:
-        # The commit of the tip carried in the block is checked against the tip's own set.
-        if block.last_commit is not None:
+        # The commit of the tip carried in the block is checked against the tip's own set,
+        # unless it is the very commit this node verified (or stored) for its tip: in
+        # catch-up the peer serves that one, so re-checking it would double the signature
+        # work per fetched block.
+        if block.last_commit is not None and block.last_commit != self.last_commit:
             verify_commit(self.genesis.chain_id, block.last_commit, self.tip.block_hash,
                           self.tip.height, self.validators_at(self.tip.height))
