@@ -3,8 +3,8 @@
 Rows are read with `greenchain.meter.read_meter_csv`, signed in file order and sent in
 batches, one batch after another, to one node (DESIGN §3: a batch is admitted item by
 item in its order). Each refusal is counted by the rule the node names; refusals by
-ledger rules are a normal outcome (exit 0), reported, never retried. Bad input and an
-unreachable node are errors (exit 3 and 4).
+ledger rules are a normal outcome (exit 0), reported, never retried, unless every row was
+refused (exit 1). Bad input and an unreachable node are errors (exit 3 and 4).
 
 Each attestation's nonce is the row's line number in the file, so signing the same file
 again gives the same transaction ids: a re-run is answered ``committed`` or ``pending``
@@ -34,7 +34,7 @@ from greenchain.cli.client import COMMITTED, PENDING, Answer, NodeClient
 from greenchain.cli.commands import echo_json, json_option, node_option
 from greenchain.cli.keys import load_signing_key
 from greenchain.crypto.keys import KeyPair
-from greenchain.errors import BadInput, MeterError
+from greenchain.errors import MeterError
 from greenchain.meter import MeterReading, MeterRow, attestation_txs, read_meter_csv
 from greenchain.model.transactions import Attest, Tx, make_tx
 from greenchain.params import MAX_BLOCK_TXS, MAX_PERIOD_S
@@ -215,8 +215,9 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
     lines += [f"  rejected {rule}: {n}" for rule, n in sorted(summary["rejected"].items())]
     lines.append(f"energy accepted: {summary['wh_accepted']} Wh")
     if "committed" in summary:
-        lines.append(f"committed: {summary['committed']} ({summary['wh_committed']} Wh), "
-                     f"last height {summary['last_height']}")
+        last = summary["last_height"]
+        lines.append(f"committed: {summary['committed']} ({summary['wh_committed']} Wh)"
+                     + ("" if last is None else f", last height {last}"))
         lines += [f"  not committed {rule}: {n}"
                   for rule, n in sorted(summary["not_committed"].items())]
     return lines
@@ -272,16 +273,17 @@ def attest_command(key_file: Path, meter_csv: Path, device_column: str | None,
     """Attest every row with positive energy of a meter CSV, signed by KEY.
 
     Rows go in file order, in batches sent one after another. Rows the ledger refuses
-    (e.g. period_overlap) are counted by rule and the command still exits 0. Re-running
+    (e.g. period_overlap) are counted by rule and the command still exits 0, unless it
+    refused every row (wrong key, unknown or suspended device): then it exits 1. Re-running
     the same file is safe: it signs the same transactions (the nonce is the row's line
     number), which the node answers as already committed or pending. With the register
     columns, each attestation carries the meter's cumulative readings (DESIGN §3).
     """
     if (device_column is None) == (device is None):
-        raise BadInput("give exactly one of --device-column or --device")
+        raise click.UsageError("give exactly one of --device-column or --device")
     if (register_start_column is None) != (register_end_column is None):
-        raise BadInput("give both --register-start-column and --register-end-column, or "
-                       "neither")
+        raise click.UsageError("give both --register-start-column and "
+                               "--register-end-column, or neither")
     reading = read_meter_csv(meter_csv, device_column=device_column, device=device,
                              interval_s=interval_s)
     readings = None
@@ -299,11 +301,14 @@ def attest_command(key_file: Path, meter_csv: Path, device_column: str | None,
         waiting = [bytes.fromhex(v["tx_id"]) for v in verdicts if v["status"] == PENDING]
         found = client.wait_for_all(waiting, int(status["height"]), timeout_s)
         finals = {tx_id.hex(): answer for tx_id, answer in found.items()}
-    _report(reading, verdicts, finals, verbose, as_json)
+    summary = _report(reading, verdicts, finals, verbose, as_json)
+    if summary["rejected"] and not summary["accepted"]:
+        click.echo("error: every attestation was refused (see the rules above)", err=True)
+        raise click.exceptions.Exit(1)
 
 
 def _report(reading: MeterReading, verdicts: Sequence[Answer], finals: dict[str, Answer] | None,
-            verbose: bool, as_json: bool) -> None:
+            verbose: bool, as_json: bool) -> dict[str, Any]:
     if verbose:
         outcomes = [(finals or {}).get(v["tx_id"] or "", v) for v in verdicts]
         for line in rejection_lines(reading.rows, outcomes):
@@ -314,3 +319,4 @@ def _report(reading: MeterReading, verdicts: Sequence[Answer], finals: dict[str,
     else:
         for line in summary_lines(summary):
             click.echo(line)
+    return summary

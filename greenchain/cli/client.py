@@ -322,7 +322,9 @@ class NodeClient:
 
     def _pause_before(self, deadline: float, message: str) -> None:
         if self.clock() >= deadline:
-            raise CommitTimeout(message, url=self.url)
+            raise CommitTimeout(f"{message}; it may still commit (e.g. once enough validators "
+                                f"are up): check later with GET {self.url}/v1/tx/<tx_id>",
+                                url=self.url)
         self.sleep(POLL_S)
 
 

@@ -162,7 +162,8 @@ def render_summary(summary: dict[str, Any]) -> str:
         f"  proof of {summary['proof_certificate']}: verified {summary['proof_verified']}, "
         f"tampered copy rejected {summary['tampered_proof_rejected']}",
         f"  hourly matching for {BENEFICIARY} (illustrative: plant in FR, consumer in GB): "
-        f"CFE score {summary['cfe_score']}, plot {summary['matching_plot'] or 'not drawn'}",
+        f"CFE score {_percent(summary['cfe_score'])}, "
+        f"plot {summary['matching_plot'] or 'not drawn'}",
         f"  {summary['elapsed_s']} s in all, {summary['tx_per_s']} attestations/s",
     ]
     return "\n".join(lines)
@@ -214,3 +215,7 @@ def demo_command(as_json: bool, meter_csv: Path | None, device_column: str | Non
         summary["tampered_proof_rejected"]
     if not ok:
         raise SystemExit(1)
+
+
+def _percent(share: float | None) -> str:
+    return "n/a" if share is None else f"{share:.1%}"

@@ -67,7 +67,7 @@ def withdraw_command(issuer_key: Path, bundle_hex: str, reason: str, node_url: s
 
 
 def export_statement(answer: Answer, docs: list[dict[str, Any]]) -> str:
-    """Return how to obtain the export statement: the tx and its status proof (DESIGN §8).
+    """Return how to obtain the export statement: the tx and its proofs (DESIGN §8).
 
     Parameters
     ----------
@@ -81,8 +81,9 @@ def export_statement(answer: Answer, docs: list[dict[str, Any]]) -> str:
         return (f"export statement: tx {answer['tx_id']} with the status proof of the "
                 "exported bundle's first certificate, once committed")
     cert = f"{exported['device_id']}:{exported['serial_start']}"
-    return (f"export statement: tx {answer['tx_id']} with its proof; get the proof with "
-            f"`greenchain status-proof {cert} -o export.gcproof`")
+    return (f"export statement: tx {answer['tx_id']} with its proofs: "
+            f"`greenchain provenance {cert} -o export.gcproof` (history ending at the "
+            f"export) and `greenchain status-proof {cert} -o export-status.gcproof`")
 
 
 @click.command("to-registry")

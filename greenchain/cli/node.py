@@ -16,6 +16,7 @@ from aiohttp import web
 
 from greenchain.api import ClientApi, add_client_routes, error_middleware
 from greenchain.crypto.keys import load_key
+from greenchain.errors import ConfigError
 from greenchain.model.genesis import load_genesis
 from greenchain.node.config import NodeConfig, load_config
 from greenchain.node.runtime import NodeRuntime
@@ -116,7 +117,8 @@ def node_init_sign_state(home: Path) -> None:
     """Create the sign-state file of a new validator at height 0."""
     config = load_config(home)
     if config.sign_state_file.exists():
-        raise click.ClickException(f"{config.sign_state_file} already exists")
+        raise ConfigError(f"{config.sign_state_file} already exists: this validator has "
+                          "signed before; never reset it (that risks double signing)")
     init_sign_state(config.sign_state_file)
     click.echo(f"created {config.sign_state_file}")
 

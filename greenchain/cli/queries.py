@@ -128,10 +128,11 @@ def bundles_command(owner: str | None, device_id: str | None, status: str | None
         return
     for doc in bundles:
         click.echo(bundle_line(doc))
-    kind = "active bundles" if owner_key and not status and not expired else "bundles"
+    kind = "active bundle" if owner_key and not status and not expired else "bundle"
+    plural = "" if len(bundles) == 1 else "s"
     note = f" ({splits} split, not counted)" if splits else ""
     note += f", of which {expired} Wh expired" if expired else ""
-    click.echo(f"{len(bundles)} {kind}, {total} Wh{note}")
+    click.echo(f"{len(bundles)} {kind}{plural}, {total} Wh{note}")
 
 
 @click.command("balance")

@@ -46,7 +46,7 @@ from greenchain.consensus.safety import LastSigned
 from greenchain.crypto.hashing import sha256
 from greenchain.crypto.keys import KeyPair
 from greenchain.errors import GreenChainError
-from greenchain.model.blocks import Proposal, Vote, make_vote, proposal_to_fields
+from greenchain.model.blocks import Block, Proposal, Vote, make_vote, proposal_to_fields
 from greenchain.model.fields import to_fields
 from greenchain.node.service import NodeService
 from greenchain.node.signstate import save_sign_state
@@ -107,7 +107,7 @@ class ConsensusDriver:
         self.test_crash_after_votes = 0
         self.test_crash: Callable[[Vote], None] = _crash_now
         self.votes_cast = 0
-        service.on_commit_hooks.append(lambda block: self._after_commit())
+        service.on_commit_hooks.append(self._after_commit)
 
     @property
     def config(self) -> MachineConfig:
@@ -194,7 +194,10 @@ class ConsensusDriver:
         self.state = new_height(self.config, self.state, self.service.tip.height + 1,
                                 self.service.validators)
 
-    def _after_commit(self) -> None:
+    def _after_commit(self, block: Block) -> None:
+        # One line per block, as operators of CometBFT or Besu expect to see progress.
+        log.info("committed height %d round %d: %d txs, app_hash %s", block.header.height,
+                 block.header.round, len(block.txs), block.header.app_hash.hex()[:16])
         self.last_block_s = self.service.clock()
         self.reset_to_tip()
         if len(self.service.mempool):

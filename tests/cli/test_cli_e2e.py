@@ -98,6 +98,13 @@ def check_attestations(url: str, keys: Path, tmp_path: Path) -> int:
     assert again["accepted"] == 2 and again["already_committed"] == 2
     assert again["rejected"] == {"period_overlap": 1}
     assert again["last_height"] == summary["last_height"]
+    # Signed with a key that is not the device's gateway: every row refused, exit 1.
+    wrong = CliRunner().invoke(cli, ["attest", "--key", str(keys / "owner.key"),
+                                     "--meter-csv", str(small), "--device", "R80711",
+                                     "--node", url])
+    assert wrong.exit_code == 1, wrong.output
+    assert "rejected unauthorized: 3" in wrong.stdout
+    assert wrong.stderr.strip() == "error: every attestation was refused (see the rules above)"
     wind = tmp_path / "wind.csv"
     lines = sample_path("wind").read_text(encoding="utf-8").splitlines(keepends=True)
     wind.write_text("".join(lines[:41]))

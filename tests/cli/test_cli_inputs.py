@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import stat
 import sys
 from pathlib import Path
@@ -18,7 +19,8 @@ from greenchain.crypto.keys import load_key, save_key
 from greenchain.errors import BadInput
 from greenchain.meter import MeterReading, MeterRow
 from greenchain.model.certificates import compute_bundle_id
-from greenchain.node.devnet import dev_key, free_ports
+from greenchain.model.genesis import genesis_to_json
+from greenchain.node.devnet import dev_genesis, dev_key, free_ports, write_network
 
 ISSUER_PUB = dev_key("issuer").public.hex()
 
@@ -136,8 +138,8 @@ def test_attest_needs_exactly_one_device_source_and_a_readable_csv(
     csv_path.write_text("timestamp_utc,energy_kwh\n2015-03-01T00:00:00Z,1.5\n")
     both = run("attest", "--key", str(issuer_key), "--meter-csv", str(csv_path),
                "--device", "T1", "--device-column", "turbine_id", "--node", "http://x:1")
-    assert both.exit_code == 3
-    one_error_line(both, "bad_input")
+    assert both.exit_code == 2  # a usage error, like a missing option
+    assert "give exactly one of --device-column or --device" in both.output
     missing = run("attest", "--key", str(issuer_key), "--meter-csv", str(tmp_path / "no.csv"),
                   "--device", "T1", "--node", "http://127.0.0.1:1")
     assert missing.exit_code == 3
@@ -231,3 +233,14 @@ def test_progress_bar_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> Non
     with progress(3) as advance:
         advance(3)
     assert "submitting" in terminal.getvalue()
+
+
+def test_init_sign_state_never_overwrites_with_one_error_line(tmp_path: Path) -> None:
+    genesis_path = tmp_path / "genesis.json"
+    genesis_path.write_text(json.dumps(genesis_to_json(dev_genesis(1))), encoding="utf-8")
+    (home,) = write_network(tmp_path / "nodes", genesis_path, free_ports(1))
+    before = (home.home / "sign_state.msgpack").read_bytes()
+    again = run("node", "init-sign-state", "--home", str(home.home))
+    assert again.exit_code == 3
+    assert "never reset it" in one_error_line(again, "config_error")
+    assert (home.home / "sign_state.msgpack").read_bytes() == before

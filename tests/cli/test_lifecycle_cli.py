@@ -143,6 +143,7 @@ def test_export_splits_and_prints_the_statement(world: World, tmp_path: Path) ->
               "--amount-wh", "1500", "--key", world.key("alice")).stdout
     assert "exported: bundle" in text and "status exported" in text
     assert "export statement: tx " in text and "greenchain status-proof W1:1500" in text
+    assert "greenchain provenance W1:1500" in text
 
 
 def check_export_proof(world: World, proof: Path, export_tx: str) -> None:
@@ -154,6 +155,12 @@ def check_export_proof(world: World, proof: Path, export_tx: str) -> None:
     assert doc["valid"] is True and doc["certificate"] == "W1:1000"
     assert doc["bundle"]["status"] == "exported"
     assert doc["bundle"]["export"]["export_tx"] == export_tx
+    history = proof.with_name("export-history.gcproof")
+    ok(world, "provenance", "W1:1000", "-o", str(history))
+    checked = CliRunner().invoke(cli, ["verify", str(history), "--genesis",
+                                       str(world.genesis), "--json"])
+    assert checked.exit_code == 0, checked.output
+    assert json.loads(checked.stdout)["export"]["destination_registry"] == "AIB-DE"
 
 
 def import_args(world: World, country: str = "NL") -> tuple[str, ...]:
@@ -208,8 +215,10 @@ def test_suspend_account_and_device(world: World, tmp_path: Path) -> None:
     assert world.get("/v1/devices/W3")["status"] == "suspended"
     meter = tmp_path / "w3.csv"
     meter.write_text("timestamp_utc,energy_kwh\n2015-03-02T00:00:00Z,1\n")
-    summary = ok_json(world, "attest", "--key", world.key("windfarm"), "--meter-csv",
-                      str(meter), "--device", "W3")
+    refusal = run(world, "attest", "--key", world.key("windfarm"), "--meter-csv", str(meter),
+                  "--device", "W3", "--json")
+    assert refusal.exit_code == 1  # every row refused
+    summary = json.loads(refusal.stdout.strip().splitlines()[-1])
     assert summary["accepted"] == 0 and summary["rejected"] == {"device_suspended": 1}
 
 
@@ -262,7 +271,8 @@ def test_attest_sends_register_readings(world: World, tmp_path: Path) -> None:
     assert summary["committed"] == 2 and summary["wh_committed"] == 3500
     assert summary["rejected"] == {"meter_register_mismatch": 1}
     assert world.get("/v1/devices/M1")["last_register_wh"] == 103_500
-    refused(world, "bad_input", *args, "--register-start-column", "reg_start", exit_code=3)
+    usage = run(world, *args, "--register-start-column", "reg_start")
+    assert usage.exit_code == 2 and "give both --register-start-column" in usage.output
     refused(world, "meter_error", *args, "--register-start-column", "nope",
             "--register-end-column", "reg_end", exit_code=3)
     meter.write_text(REGISTER_CSV.replace("101.5,103.5", "101.5,103.5004"))
