@@ -137,7 +137,7 @@ class Mempool:
             self.verified.discard(sha256(tx.raw))
         self.next_height = next_height
         if is_prefix and self.pending:
-            self.overlay.base = view
+            self.overlay.rebase(view)
             return []
         return self._recheck(view, now_ms)
 

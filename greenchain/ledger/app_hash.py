@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 
 from greenchain.codec import encode_trusted
 from greenchain.crypto.hashing import sha256
 from greenchain.crypto.smt import smt_update
 from greenchain.ledger.view import CERTIFICATE_PREFIXES, SMT_NODE, StateView
+
+_sha256 = hashlib.sha256
 
 
 def compute_app_hash(prev_app_hash: bytes, state_root: bytes,
@@ -17,7 +20,9 @@ def compute_app_hash(prev_app_hash: bytes, state_root: bytes,
     `writes` are every (key, value-or-None tombstone) a block puts into the state
     prefixes, tx index and period index included (DESIGN §5).
     """
-    ordered = [[key, writes[key]] for key in sorted(writes)]
+    # (key, value) tuples encode as the 2-item arrays of the definition; keys are unique,
+    # so sorting the pairs never compares values.
+    ordered = sorted(writes.items())
     return sha256(prev_app_hash + state_root + sha256(encode_trusted(ordered)))
 
 
@@ -40,11 +45,17 @@ def compute_state_root(view: StateView, prev_root: bytes,
     tuple
         ``(state_root, node_writes)``: the new root and the new map nodes keyed by their
         store key (``SMT_NODE + node_hash``), to persist in the block's write batch.
+
+    Raises
+    ------
+    StoreCorrupt
+        If a map node the update needs is missing from `view` or does not match its hash.
     """
+    # `smt_key` and `is_certificate_key`, inlined: this runs for every write of a block.
     updates = {
-        smt_key(key): (None if value is None else sha256(value))
+        _sha256(key).digest(): (None if value is None else _sha256(value).digest())
         for key, value in writes.items()
-        if is_certificate_key(key)
+        if key[:2] in CERTIFICATE_PREFIXES
     }
     if not updates:
         return prev_root, {}

@@ -8,8 +8,6 @@ readings never decrease and differ by exactly the attested energy.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from greenchain.codec import encode_trusted
 from greenchain.errors import (
     BeforeProductionStart,
@@ -41,6 +39,7 @@ from greenchain.model.certificates import (
     compute_bundle_id,
     compute_utc_date_s,
 )
+from greenchain.model.fields import replace_fields
 from greenchain.model.transactions import Attest, Tx
 from greenchain.params import MAX_PERIOD_S
 
@@ -141,10 +140,17 @@ def compute_new_bundle(device: Device, start: int, end: int, energy_wh: int, tx:
         issuance_date_s=compute_utc_date_s(ctx.time_ms))
 
 
-def write_issued(overlay: Overlay, device: Device, bundle: Bundle) -> None:
-    """Write a newly issued `bundle` and `device` with its serial counter moved past it."""
+def write_issued(overlay: Overlay, device: Device, bundle: Bundle,
+                 last_register_wh: int | None) -> None:
+    """Write a newly issued `bundle` and `device` with its serial counter moved past it.
+
+    `last_register_wh` is the device's meter register reading after the period (its
+    previous one when the attestation gives none).
+    """
     put_record(overlay, bundle_key(bundle.bundle_id), bundle)
-    put_record(overlay, device_key(device.device_id), replace(device, issued_wh=bundle.serial_end))
+    put_record(overlay, device_key(device.device_id),
+               replace_fields(device, issued_wh=bundle.serial_end,
+                              last_register_wh=last_register_wh))
 
 
 def find_overlap(periods: list[list[int]], start: int, end: int) -> list[int] | None:
@@ -200,11 +206,11 @@ def apply_attest(overlay: Overlay, tx: Tx, ctx: TxContext) -> None:
                             existing_start=clash[0], existing_end=clash[1])
     validate_energy(body, device)
     validate_meter_register(body, device)
-    if body.register_end_wh is not None:
-        device = replace(device, last_register_wh=body.register_end_wh)
     bundle = compute_new_bundle(device, body.period_start, body.period_end, body.energy_wh, tx,
                                 ctx)
-    write_issued(overlay, device, bundle)
+    last_register_wh = (device.last_register_wh if body.register_end_wh is None
+                        else body.register_end_wh)
+    write_issued(overlay, device, bundle, last_register_wh)
     periods.append([body.period_start, body.period_end])
     periods.sort()
     overlay.put(periods_key(body.device_id, hour), encode_trusted(periods))

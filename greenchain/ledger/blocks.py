@@ -7,7 +7,7 @@ failing the block (DESIGN §3: the first of two conflicting transfers wins).
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,6 +107,22 @@ def check_tx_signature(tx: Tx, env: BlockEnv) -> None:
         check_tx_static(tx, env.chain_id)
 
 
+def find_bad_signature(txs: Sequence[Tx], env: BlockEnv) -> tuple[int, GreenChainError | None]:
+    """Return the position of the first transaction failing its stateless checks, and why.
+
+    Returns
+    -------
+    tuple
+        ``(position, error)``, or ``(len(txs), None)`` if every transaction passes.
+    """
+    for position, tx in enumerate(txs):
+        try:
+            check_tx_signature(tx, env)
+        except GreenChainError as exc:
+            return position, exc
+    return len(txs), None
+
+
 def _finish(view: StateView, overlay: Overlay, tip: ChainTip) -> BlockResult:
     writes = dict(overlay.writes)
     state_root, node_writes = compute_state_root(view, tip.state_root, writes)
@@ -136,6 +152,29 @@ def validate_header_link(header: Header, tip: ChainTip, env: BlockEnv,
         raise BadHeader("last_commit_hash does not match last_commit")
 
 
+def apply_block_txs(overlay: Overlay, txs: Sequence[Tx], ctx: TxContext, env: BlockEnv) -> None:
+    """Check and apply a block's transactions in order; the first failure fails the block.
+
+    Signatures are checked first, in one pass (Ed25519 runs faster back to back than
+    between ledger steps); the verdict is the same as checking each before applying it:
+    the first failing position, whichever rule it breaks.
+
+    Raises
+    ------
+    TxFailedInBlock
+        Naming the first failing position and its rule.
+    """
+    bad_position, bad_signature = find_bad_signature(txs, env)
+    for position, tx in enumerate(txs):
+        try:
+            if position == bad_position and bad_signature is not None:
+                raise bad_signature
+            apply_tx(overlay, tx, ctx, position)
+        except GreenChainError as exc:
+            raise TxFailedInBlock(f"tx {position} fails: {exc.message}", position=position,
+                                  tx_rule=exc.rule) from exc
+
+
 def apply_block(view: StateView, block: Block, tip: ChainTip, env: BlockEnv) -> BlockResult:
     """Validate `block` on top of `tip` and return its writes and roots.
 
@@ -154,14 +193,8 @@ def apply_block(view: StateView, block: Block, tip: ChainTip, env: BlockEnv) -> 
     if merkle_root([tx.raw for tx in block.txs]) != header.tx_root:
         raise BadHeader("tx_root does not match the transactions")
     overlay = Overlay(view)
-    ctx = compute_tx_context(env, header.height, header.timestamp_ms)
-    for position, tx in enumerate(block.txs):
-        try:
-            check_tx_signature(tx, env)
-            apply_tx(overlay, tx, ctx, position)
-        except GreenChainError as exc:
-            raise TxFailedInBlock(f"tx {position} fails: {exc.message}", position=position,
-                                  tx_rule=exc.rule) from exc
+    apply_block_txs(overlay, block.txs, compute_tx_context(env, header.height,
+                                                           header.timestamp_ms), env)
     result = _finish(view, overlay, tip)
     if result.state_root != header.state_root or result.app_hash != header.app_hash:
         raise BadHeader("state_root or app_hash does not match the executed block")

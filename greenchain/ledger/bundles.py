@@ -8,7 +8,7 @@ An expired bundle (block time at or past its expiry date) no longer moves.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from typing import Any
 
 from greenchain.errors import (
     AccountSuspended,
@@ -34,6 +34,7 @@ from greenchain.model.certificates import (
     compute_expiry_time_s,
     is_expired_at,
 )
+from greenchain.model.fields import replace_fields
 from greenchain.model.transactions import Retire, Transfer, Tx
 
 
@@ -91,26 +92,28 @@ def validate_movable(overlay: Overlay, tx: Tx, ctx: TxContext, bundle_id: bytes,
     return bundle
 
 
-def _child(parent: Bundle, start: int, end: int, tx: Tx) -> Bundle:
+def _child(parent: Bundle, start: int, end: int, tx: Tx, **changes: Any) -> Bundle:
     bundle_id = compute_bundle_id(parent.device_id, start, end)
-    return replace(parent, bundle_id=bundle_id, serial_start=start, serial_end=end,
-                   parent=parent.bundle_id, last_tx=tx.tx_id)
+    return replace_fields(parent, bundle_id=bundle_id, serial_start=start, serial_end=end,
+                          parent=parent.bundle_id, last_tx=tx.tx_id, **changes)
 
 
-def move_low_serials(overlay: Overlay, bundle: Bundle, amount_wh: int, tx: Tx) -> Bundle:
+def move_low_serials(overlay: Overlay, bundle: Bundle, amount_wh: int, tx: Tx,
+                     **moved_changes: Any) -> Bundle:
     """Carve `amount_wh` off the low end of `bundle` and return the moved piece.
 
     For a whole-bundle move the bundle itself is returned (it keeps its id); otherwise
     the parent is marked split, the remainder is written, and the new low piece is
-    returned, not yet written (the caller sets its owner or status and writes it).
+    returned, not yet written (the caller writes it). `moved_changes` (new owner, status,
+    claim) are applied to the moved piece as it is built: one copy per record.
     """
     if amount_wh == bundle.quantity_wh:
-        return replace(bundle, last_tx=tx.tx_id)
+        return replace_fields(bundle, last_tx=tx.tx_id, **moved_changes)
     cut = bundle.serial_start + amount_wh
     rest = _child(bundle, cut, bundle.serial_end, tx)
-    put_record(overlay, bundle_key(bundle.bundle_id), replace(bundle, status=SPLIT))
+    put_record(overlay, bundle_key(bundle.bundle_id), replace_fields(bundle, status=SPLIT))
     put_record(overlay, bundle_key(rest.bundle_id), rest)
-    return _child(bundle, bundle.serial_start, cut, tx)
+    return _child(bundle, bundle.serial_start, cut, tx, **moved_changes)
 
 
 def apply_transfer(overlay: Overlay, tx: Tx, ctx: TxContext) -> None:
@@ -126,8 +129,8 @@ def apply_transfer(overlay: Overlay, tx: Tx, ctx: TxContext) -> None:
     bundle = validate_movable(overlay, tx, ctx, body.bundle_id, body.amount_wh)
     # The receiver must be a known, active account (DESIGN §3).
     validate_active_holder(overlay, body.receiver)
-    moved = move_low_serials(overlay, bundle, body.amount_wh, tx)
-    put_record(overlay, bundle_key(moved.bundle_id), replace(moved, owner=body.receiver))
+    moved = move_low_serials(overlay, bundle, body.amount_wh, tx, owner=body.receiver)
+    put_record(overlay, bundle_key(moved.bundle_id), moved)
 
 
 def apply_retire(overlay: Overlay, tx: Tx, ctx: TxContext) -> None:
@@ -153,6 +156,6 @@ def apply_retire(overlay: Overlay, tx: Tx, ctx: TxContext) -> None:
     validate_code(ctx.code_lists, "countries", body.country)
     claim = Retirement(body.beneficiary, body.consumption_start, body.consumption_end,
                        body.purpose, body.country, tx.tx_id, ctx.height)
-    moved = move_low_serials(overlay, bundle, body.amount_wh, tx)
-    put_record(overlay, bundle_key(moved.bundle_id),
-               replace(moved, status=RETIRED, retirement=claim))
+    moved = move_low_serials(overlay, bundle, body.amount_wh, tx, status=RETIRED,
+                             retirement=claim)
+    put_record(overlay, bundle_key(moved.bundle_id), moved)

@@ -151,6 +151,7 @@ def apply_import(overlay: Overlay, tx: Tx, ctx: TxContext) -> None:
         raise AlreadyImported("external certificates already imported", device_id=device_id,
                               ext_start=body.ext_start, ext_end=body.ext_end,
                               imported_start=clash[0], imported_end=clash[1])
-    write_issued(overlay, device, compute_imported_bundle(device, body, tx, ctx))
+    write_issued(overlay, device, compute_imported_bundle(device, body, tx, ctx),
+                 device.last_register_wh)
     merged = compute_merged_ranges(ranges, body.ext_start, body.ext_end)
     overlay.put(imports_key(device_id), encode_trusted(merged))

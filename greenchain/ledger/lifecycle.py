@@ -77,6 +77,6 @@ def apply_export(overlay: Overlay, tx: Tx, ctx: TxContext) -> None:
         raise BadTxBody("an export needs a destination registry")
     record = ExportRecord(body.destination_registry, body.destination_account, tx.tx_id,
                           ctx.height)
-    moved = move_low_serials(overlay, bundle, body.amount_wh, tx)
-    put_record(overlay, bundle_key(moved.bundle_id),
-               replace(moved, status=EXPORTED, export=record))
+    moved = move_low_serials(overlay, bundle, body.amount_wh, tx, status=EXPORTED,
+                             export=record)
+    put_record(overlay, bundle_key(moved.bundle_id), moved)

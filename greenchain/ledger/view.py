@@ -22,7 +22,7 @@ from typing import Any, Protocol, TypeVar
 
 from greenchain.codec import decode_trusted, encode_trusted
 from greenchain.model.certificates import Account, Bundle, Device
-from greenchain.model.fields import from_fields, to_fields
+from greenchain.model.fields import from_trusted_fields, to_fields
 
 T = TypeVar("T")
 
@@ -48,17 +48,28 @@ class StateView(Protocol):
         ...
 
 
+RECORDS_LIMIT = 50_000
+"""Decoded records one overlay keeps at most: a block's overlay stays below it (a 5,000-tx
+block touches about 20,000 records), the pool's long-lived one stops caching there."""
+
+
 class Overlay:
     """A write set over a read-only view; reads see the writes first.
 
-    `writes` maps key -> value, or None for a deletion (tombstone).
+    `writes` maps key -> value, or None for a deletion (tombstone). `records` keeps the
+    decoded records seen at this level (written with `put_record` or read through
+    `read_record`), so a record read or written again in the same block is not decoded
+    again: an account is read by most transactions, a device by each of its attestations.
     """
 
-    __slots__ = ("base", "writes")
+    __slots__ = ("base", "records", "writes")
 
     def __init__(self, base: StateView) -> None:
         self.base = base
         self.writes: dict[bytes, bytes | None] = {}
+        self.records: dict[bytes, Any] = {}
+        """Key -> the decoded record its value holds at this level (valid while `base`
+        stays; see `rebase`), at most `RECORDS_LIMIT` of them."""
 
     def get(self, key: bytes) -> bytes | None:
         """Return the overlay's value for `key`, falling back to the base view."""
@@ -69,6 +80,33 @@ class Overlay:
     def put(self, key: bytes, value: bytes | None) -> None:
         """Write `value` at `key` (None deletes)."""
         self.writes[key] = value
+        self.records.pop(key, None)
+
+    def put_record(self, key: bytes, record: Any) -> None:
+        """Write dataclass `record` at `key` in canonical form (and keep it decoded)."""
+        self.writes[key] = encode_trusted(to_fields(record))
+        self._remember(key, record)
+
+    def read_record(self, key: bytes, cls: type[T]) -> T | None:
+        """Return the record of class `cls` at `key` (None if absent), decoding it once."""
+        record: T | None = self.records.get(key)
+        if record is not None:
+            return record
+        if key in self.writes:
+            record = _decode_record(self.writes[key], cls)
+        elif isinstance(self.base, Overlay):
+            record = self.base.read_record(key, cls)
+        else:
+            record = _decode_record(self.base.get(key), cls)
+        if record is not None:
+            self._remember(key, record)
+        return record
+
+    def _remember(self, key: bytes, record: Any) -> None:
+        if len(self.records) < RECORDS_LIMIT:
+            self.records[key] = record
+        else:
+            self.records.pop(key, None)  # full: forget it rather than keep a stale one
 
     def child(self) -> Overlay:
         """Return a new overlay on top of this one (for all-or-nothing steps)."""
@@ -77,6 +115,21 @@ class Overlay:
     def merge(self, child: Overlay) -> None:
         """Fold the writes of `child` (made by `child()`) into this overlay."""
         self.writes.update(child.writes)
+        records = self.records
+        for key in child.writes:
+            if key not in child.records:  # a raw write: a record decoded here is stale
+                records.pop(key, None)
+        # The child's records are valid here too: written there, or read through here.
+        if len(records) < RECORDS_LIMIT:
+            records.update(child.records)
+        else:
+            for key in child.records:
+                records.pop(key, None)
+
+    def rebase(self, base: StateView) -> None:
+        """Put the writes on top of `base` instead (records read through are dropped)."""
+        self.base = base
+        self.records.clear()
 
     def items(self) -> Iterator[tuple[bytes, bytes | None]]:
         """Iterate over the writes."""
@@ -102,9 +155,15 @@ class MemoryState:
                 self.data[key] = value
 
 
+def _decode_record(raw: bytes | None, cls: type[T]) -> T | None:
+    # State values are the ledger's own canonical writes (DESIGN §5): no strict decoding.
+    return None if raw is None else from_trusted_fields(cls, decode_trusted(raw))
+
+
 def _read(view: StateView, key: bytes, cls: type[T]) -> T | None:
-    raw = view.get(key)
-    return None if raw is None else from_fields(cls, decode_trusted(raw))
+    if isinstance(view, Overlay):
+        return view.read_record(key, cls)
+    return _decode_record(view.get(key), cls)
 
 
 def account_key(key: bytes) -> bytes:
@@ -175,4 +234,4 @@ def get_tx_location(view: StateView, tx_id: bytes) -> tuple[int, int] | None:
 
 def put_record(overlay: Overlay, key: bytes, record: Any) -> None:
     """Write a dataclass record at `key` in canonical form."""
-    overlay.put(key, encode_trusted(to_fields(record)))
+    overlay.put_record(key, record)

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from greenchain.codec import decode, encode, encode_trusted
+from greenchain.codec import decode_typed, encode, encode_trusted
 from greenchain.crypto.hashing import sha256
 from greenchain.crypto.keys import KeyPair
 from greenchain.errors import Malformed, TooLarge, UnknownTxType
@@ -265,8 +265,37 @@ def make_tx(key: KeyPair, chain_id: str, body: Body, nonce: int) -> Tx:
               sha256(sign_bytes), raw)
 
 
+_SIGNATURE_FIELD_LEN = 66
+"""Encoded length of the envelope's last field: bin8 header (2 bytes) + 64-byte signature."""
+_SIGN_ARRAY_HEADER = b"\x95"
+"""msgpack header of the 5-item sign array (a fixarray)."""
+
+
+def tx_sign_bytes_from_envelope(raw: bytes, tx_type: str, chain_id: str) -> bytes:
+    """Return `tx_sign_bytes` of a canonical envelope by slicing it, without re-encoding.
+
+    The envelope ``[type, chain_id, signer, nonce, body, signature]`` and the sign array
+    ``[chain_id, type, signer, nonce, body]`` share the canonical encodings of their
+    items, and signer, nonce and body follow each other in both; so the sign bytes are
+    the tag, a 5-item array header and three slices of `raw`. Only for `raw` already
+    known to be canonical with a 64-byte signature (`decode_tx` checks that); then it
+    equals ``tx_sign_bytes(chain_id, tx_type, signer, nonce, body)`` (DESIGN §3).
+    """
+    type_end = 1 + len(encode_trusted(tx_type))  # after the 1-byte fixarray header
+    chain_end = type_end + len(encode_trusted(chain_id))
+    return b"".join((TX_DOMAIN, _SIGN_ARRAY_HEADER, raw[type_end:chain_end], raw[1:type_end],
+                     raw[chain_end:len(raw) - _SIGNATURE_FIELD_LEN]))
+
+
 def tx_from_fields(values: Any, raw: bytes) -> Tx:
     """Build a `Tx` from a decoded envelope array and its canonical bytes.
+
+    Parameters
+    ----------
+    values:
+        The parsed envelope array.
+    raw:
+        Its canonical encoding (the sign bytes are sliced from it).
 
     Raises
     ------
@@ -289,13 +318,17 @@ def tx_from_fields(values: Any, raw: bytes) -> Tx:
     if not isinstance(signature, bytes) or len(signature) != 64:
         raise Malformed("signature must be 64 bytes")
     body = from_fields(BODY_TYPES[tx_type], body_fields)
-    sign_bytes = tx_sign_bytes(chain_id, tx_type, signer, nonce, body)
+    sign_bytes = tx_sign_bytes_from_envelope(raw, tx_type, chain_id)
     return Tx(tx_type, chain_id, signer, nonce, body, signature, sign_bytes,
               sha256(sign_bytes), raw)
 
 
 def decode_tx(raw: bytes) -> Tx:
     """Decode one transaction strictly (size, canonical form, shape; not the signature).
+
+    Every rule of `codec.decode` applies, in its order, before the shape rules (the typed
+    field checks refuse floats, maps and booleans, so the generic walk runs only to name
+    the error of a refused input; see `codec.decode_typed`).
 
     Raises
     ------
@@ -304,4 +337,6 @@ def decode_tx(raw: bytes) -> Tx:
     """
     if len(raw) > MAX_TX_BYTES:
         raise TooLarge("transaction too large", size=len(raw), limit=MAX_TX_BYTES)
-    return tx_from_fields(decode(raw, max_bytes=MAX_TX_BYTES), bytes(raw))
+    data = bytes(raw)
+    return decode_typed(data, lambda values: tx_from_fields(values, data),
+                        max_bytes=MAX_TX_BYTES)

@@ -12,8 +12,10 @@ from helpers.devtxs import attest_txs, setup_txs
 from helpers.netclient import committed, get, height, request, submit, wait_for
 
 from greenchain.cli.localnet import LocalNetwork
+from greenchain.consensus.safety import sign_state_from_bytes
 from greenchain.model.transactions import decode_tx
 from greenchain.node.devnet import dev_genesis
+from greenchain.node.signstate import lost_blocks_warning
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -107,7 +109,9 @@ def test_wiped_node_catches_up_from_peers(net: LocalNetwork) -> None:
     net.start(2)
     net.wait_ready([2])
     # The operator is told the data lost blocks this validator had signed for.
-    assert "blocks were lost" in get(f"{net.urls[2]}/v1/status")["lost_blocks_at_start"]
+    signed = sign_state_from_bytes((Path(net.homes[2].home) / "sign_state.msgpack").read_bytes())
+    expected = lost_blocks_warning(0, signed)
+    assert get(f"{net.urls[2]}/v1/status")["lost_blocks_at_start"] == expected
     target = height(net.urls[1])
     wait_for(lambda: height(net.urls[2]) >= target, 30, "wiped node catches up")
     assert all(committed(net.urls[2], tx) for tx in txs)

@@ -100,6 +100,13 @@ def test_bad_types_raise_and_write_nothing(kv: KV, writes: dict[object, object])
     assert kv.get(b"a") is None
 
 
+def test_a_refused_batch_deletes_nothing_either(kv: KV) -> None:
+    put_all(kv, [b"a", b"b"])
+    with pytest.raises(TypeError):  # the delete comes before the bad value
+        kv.write_batch({b"a": None, b"c": b"3", b"b": bytearray(b"2")})  # type: ignore[dict-item]
+    assert keys_of(kv.iterate(b"")) == [b"a", b"b"]
+
+
 # --- iterate ---------------------------------------------------------------------------
 def test_iterate_selects_prefix_in_byte_order(kv: KV) -> None:
     put_all(kv, [b"b/2", b"a/1", b"b/10", b"b", b"b/1", b"c/1", b"b0"])

@@ -237,6 +237,20 @@ def test_bad_signature_fails_the_block_when_checked() -> None:
     assert (err.position, err.tx_rule) == (0, "bad_signature")  # type: ignore[attr-defined]
 
 
+def test_the_first_failing_position_names_the_block_error_whatever_its_rule() -> None:
+    # Signatures are checked in a pass before the ledger steps; the verdict stays the
+    # first failing transaction in block order.
+    chain = issued_chain()
+    good = sign(ALICE, transfer(FIRST, 10, CAROL))
+    too_much = sign(ALICE, transfer(compute_bundle_id(WT1, 10, 1000), 991, BOB))
+    forged = bad_signature(sign(GATEWAY, attest(WT1, HOUR0 + 600, HOUR0 + 900, 5)))
+    base = chain.build([good]).block
+    err = refused(chain, with_txs(base, (good, too_much, forged)), TxFailedInBlock)
+    assert (err.position, err.tx_rule) == (1, "amount_exceeds_remaining")  # type: ignore[attr-defined]
+    err = refused(chain, with_txs(base, (good, forged, too_much)), TxFailedInBlock)
+    assert (err.position, err.tx_rule) == (1, "bad_signature")  # type: ignore[attr-defined]
+
+
 def test_signature_cache_and_catch_up_skip_the_check() -> None:
     chain = issued_chain()
     genuine = sign(ALICE, transfer(FIRST, 10, CAROL))
