@@ -354,3 +354,14 @@ class DemoFailed(GreenChainError):
 
 class ForeignChainData(StoreError):
     """The data directory holds another chain (its genesis hash is not this genesis's)."""
+
+
+class ActivationTooFar(ValidatorSetError):
+    """The activation height lies more than MAX_ACTIVATION_AHEAD blocks after inclusion."""
+
+
+class SerialSpaceExhausted(InvalidTransaction):
+    """Issuing the amount would take a device's serials past 2^63 - 1.
+
+    Certificate ids ``device:serial`` keep a serial below 2^63 (a signed 64-bit integer).
+    """

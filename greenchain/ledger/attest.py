@@ -18,6 +18,7 @@ from greenchain.errors import (
     OverCapacity,
     PeriodInFuture,
     PeriodOverlap,
+    SerialSpaceExhausted,
     Unauthorized,
     UnknownDevice,
 )
@@ -42,6 +43,10 @@ from greenchain.model.certificates import (
 from greenchain.model.fields import replace_fields
 from greenchain.model.transactions import Attest, Tx
 from greenchain.params import MAX_PERIOD_S
+
+MAX_SERIAL_END = 2**63 - 1
+"""Exclusive end a device's serials may reach: certificate ids ``device:serial`` keep a
+serial below 2^63, the bound the API and proofs accept."""
 
 
 def validate_period_bounds(start: int, end: int) -> None:
@@ -127,9 +132,17 @@ def compute_new_bundle(device: Device, start: int, end: int, energy_wh: int, tx:
 
     It takes serials ``[issued_wh, issued_wh + energy_wh)`` of the device, is owned by the
     device's owner account and carries the device's certificate attributes.
+
+    Raises
+    ------
+    SerialSpaceExhausted
+        If the range would end past ``MAX_SERIAL_END`` (2^63 - 1).
     """
     serial_start = device.issued_wh
     serial_end = serial_start + energy_wh
+    if serial_end > MAX_SERIAL_END:
+        raise SerialSpaceExhausted("the device's serials would pass 2^63 - 1",
+                                   device_id=device.device_id, serial_end=serial_end)
     return Bundle(
         compute_bundle_id(device.device_id, serial_start, serial_end), device.device_id,
         serial_start, serial_end, start, end, device.owner_account, ACTIVE, tx.tx_id,

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from greenchain.codec import decode_trusted, encode_trusted
 from greenchain.crypto.signing import validate_public_key, verify_signature
 from greenchain.errors import (
+    ActivationTooFar,
     ActivationTooSoon,
     AlreadyValidator,
     BadValidatorChange,
@@ -35,6 +36,9 @@ from greenchain.ledger.view import VALSET, VALSET_HEAD, Overlay, StateView
 from greenchain.model.transactions import Tx, UpdateValidators, valset_sign_bytes
 
 ACTIVATION_DELAY = 2
+MAX_ACTIVATION_AHEAD = 100_000
+"""Blocks after inclusion a change may wait before activating. A change is pending until
+then and blocks every other change, so a mistyped far height must not freeze the set."""
 """A change included at height h may activate at h + 2 at the earliest (DESIGN §3)."""
 
 
@@ -210,7 +214,7 @@ def validate_validator_change(chain_id: str, height: int, current: Sequence[byte
 
     Raises
     ------
-    BadValidatorChange, SmallOrderKey, ActivationTooSoon, AlreadyValidator,
+    BadValidatorChange, SmallOrderKey, ActivationTooSoon, ActivationTooFar, AlreadyValidator,
     NotValidatorMember, EmptyValidatorSet, InsufficientApprovals
     """
     validate_change_keys(body)
@@ -219,6 +223,10 @@ def validate_validator_change(chain_id: str, height: int, current: Sequence[byte
         raise ActivationTooSoon("the activation height must be at least two blocks after "
                                 "inclusion", activation_height=body.activation_height,
                                 height=height)
+    if body.activation_height > height + MAX_ACTIVATION_AHEAD:
+        raise ActivationTooFar(f"the activation height must be at most {MAX_ACTIVATION_AHEAD} "
+                               "blocks after inclusion (a pending change blocks all others)",
+                               activation_height=body.activation_height, height=height)
     validate_membership(current, body)
     removed = frozenset(body.remove)
     new_set = tuple(sorted([key for key in current if key not in removed] + list(body.add)))

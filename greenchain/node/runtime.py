@@ -29,7 +29,7 @@ from greenchain.node.signstate import load_sign_state, lost_blocks_warning
 from greenchain.p2p.client import PeerLink, split_tx_batches
 from greenchain.p2p.messages import PeerMessage, TxBatch, encode_blocks, encode_message
 from greenchain.p2p.server import MSGPACK
-from greenchain.params import MAX_BLOCK_TXS, MAX_BODY_BYTES
+from greenchain.params import ADMIT_CHUNK, MAX_BLOCK_TXS, MAX_BODY_BYTES
 from greenchain.store.chain import ChainStore
 
 log = logging.getLogger("greenchain.node")
@@ -169,7 +169,10 @@ class NodeRuntime:
         transaction batches, so gossip load never delays a vote.
         """
         if isinstance(message, TxBatch):
-            self.inbox_bulk.append(message)
+            # In chunks: votes and client requests run between them, so one large batch
+            # (up to ~46k envelopes in a body, each a signature check) never stalls the node.
+            for start in range(0, len(message.raws), ADMIT_CHUNK):
+                self.inbox_bulk.append(TxBatch(message.raws[start:start + ADMIT_CHUNK]))
         else:
             self.inbox_urgent.append(message)
         self.inbox_ready.set()

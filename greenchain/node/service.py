@@ -13,8 +13,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from greenchain.consensus.quorum import proposer_for, verify_commit
+from greenchain.crypto.hashing import sha256
 from greenchain.crypto.smt import EMPTY_ROOT
-from greenchain.errors import BadHeader, GreenChainError
+from greenchain.errors import BadHeader, GreenChainError, SignatureError
 from greenchain.ledger.blocks import (
     BlockResult,
     BuiltBlock,
@@ -40,6 +41,9 @@ from greenchain.params import (
 from greenchain.store.chain import ChainStore
 
 RECENT_LIMIT = 200_000
+BAD_SIGNATURE_LIMIT = 50_000
+"""Envelopes remembered as failing signature verification (their whole bytes' hash), so a
+peer re-sending forged transactions costs a hash each, not a signature check."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +97,7 @@ class NodeService:
                                genesis_validators=genesis.validator_keys,
                                code_lists=genesis.code_lists)
         self.recent: OrderedDict[bytes, tuple[str, GreenChainError, float]] = OrderedDict()
+        self.bad_signatures: OrderedDict[bytes, SignatureError] = OrderedDict()
         self.results: dict[bytes, BlockResult] = {}
         self.build_rate: float | None = None
         """Transactions per second of the last block builds (EWMA), or None."""
@@ -123,9 +128,19 @@ class NodeService:
         located = None if tx.tx_id in self.mempool else get_tx_location(self.store, tx.tx_id)
         if located is not None:
             return Verdict(tx.tx_id, "committed", None, located[0], located[1])
+        # Keyed by the whole envelope, signature included: the same bytes always get the
+        # same verdict, while a correctly signed copy of the same tx id is still checked.
+        envelope = sha256(raw)
+        known_bad = self.bad_signatures.get(envelope)
+        if known_bad is not None:
+            return Verdict(tx.tx_id, "rejected", known_bad)
         try:
             new = self.mempool.admit(tx, self.now_ms())
         except GreenChainError as exc:
+            if isinstance(exc, SignatureError):
+                self.bad_signatures[envelope] = exc
+                if len(self.bad_signatures) > BAD_SIGNATURE_LIMIT:
+                    self.bad_signatures.popitem(last=False)
             self._remember(tx.tx_id, "rejected", exc)
             return Verdict(tx.tx_id, "rejected", exc)
         self.recent.pop(tx.tx_id, None)

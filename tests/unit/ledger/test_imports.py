@@ -39,6 +39,7 @@ from greenchain.errors import (
     DeviceSuspended,
     InvalidPeriod,
     PeriodInFuture,
+    SerialSpaceExhausted,
     Unauthorized,
     UnknownAccount,
     UnknownCode,
@@ -49,6 +50,7 @@ from greenchain.errors import (
     UnknownSupportCode,
     UnknownTechnology,
 )
+from greenchain.ledger.attest import MAX_SERIAL_END
 from greenchain.ledger.imports import compute_merged_ranges
 from greenchain.ledger.invariants import check_state_serial_partition
 from greenchain.ledger.transactions import apply_tx
@@ -231,3 +233,14 @@ def test_a_synthetic_device_never_attests() -> None:
     # No key matches its empty attestation key, the gateway's included.
     err = assert_refused(pending_overlay(state), sign(GATEWAY, attest(EXT)), Unauthorized)
     assert err.signer == GATEWAY.public  # type: ignore[attr-defined]
+
+
+def test_an_import_that_would_pass_serial_2_63_is_refused() -> None:
+    # Found by an attack run: ext_end = 2^64 - 1 issued serials no API route could address.
+    state = imported()  # the synthetic device already holds serials [0, 500)
+    too_many = import_(1000, 1000 + MAX_SERIAL_END - 499)
+    assert_refused(pending_overlay(state), sign(ISSUER, too_many), SerialSpaceExhausted)
+    commit_txs(state, [sign(ISSUER, import_(1000, 1000 + MAX_SERIAL_END - 500))])
+    device = get_device(state, EXT)
+    assert device is not None and device.issued_wh == MAX_SERIAL_END
+    check_state_serial_partition(state)

@@ -26,6 +26,7 @@ from helpers.ledger_builders import (
 
 from greenchain.crypto.keys import KeyPair, key_from_seed
 from greenchain.errors import (
+    ActivationTooFar,
     ActivationTooSoon,
     AlreadyValidator,
     BadValidatorChange,
@@ -43,6 +44,7 @@ from greenchain.ledger.blocks import apply_block
 from greenchain.ledger.context import TxContext
 from greenchain.ledger.transactions import apply_tx
 from greenchain.ledger.validators import (
+    MAX_ACTIVATION_AHEAD,
     ValidatorChange,
     count_approvals,
     get_validator_changes,
@@ -206,6 +208,16 @@ def test_removing_a_non_member_is_refused() -> None:
 @pytest.mark.parametrize("activation", [HEIGHT + 1, HEIGHT, HEIGHT - 1, 0, -5])
 def test_a_change_expires_two_blocks_before_activation(activation: int) -> None:
     refuse(propose(change(activation=activation)), ActivationTooSoon)
+
+
+@pytest.mark.parametrize("ahead", [MAX_ACTIVATION_AHEAD + 1, 2**63 - 1 - HEIGHT])
+def test_an_activation_too_far_ahead_is_refused(ahead: int) -> None:
+    refuse(propose(change(activation=HEIGHT + ahead)), ActivationTooFar)
+
+
+def test_the_farthest_allowed_activation_is_accepted() -> None:
+    state = committed((propose(change(activation=HEIGHT + MAX_ACTIVATION_AHEAD)), HEIGHT))
+    assert get_valset_head(state) == HEIGHT + MAX_ACTIVATION_AHEAD
 
 
 def test_one_pending_change_at_a_time() -> None:
