@@ -19,7 +19,7 @@ from typing import Any
 import aiohttp
 
 from greenchain.crypto.keys import KeyPair
-from greenchain.model.blocks import Commit, Proposal, Vote
+from greenchain.model.blocks import Block, Commit, Proposal, Vote
 from greenchain.model.genesis import Genesis
 from greenchain.node.catchup import PeerBench, catch_up
 from greenchain.node.config import NodeConfig
@@ -40,6 +40,9 @@ TICK_S = 0.25
 REGOSSIP_S = 1.0
 INBOX_LIMIT = 10_000
 PENDING_RESEND_S = 2.0
+LEFT_OVER_RESEND_TXS = 500
+LEFT_OVER_RESEND_S = 0.5
+"""Oldest pending transactions re-sent after a commit that left transactions behind."""
 CRASH_SEND_TIMEOUT_S = 1.0
 
 
@@ -76,6 +79,8 @@ class NodeRuntime:
         self.driver = ConsensusDriver(self.service, key, config.sign_state_file, last_signed,
                                       self.broadcast, silent_until)
         self.driver.test_crash = self.deliver_then_crash
+        self.left_over_sent_s = float("-inf")
+        self.service.on_commit_hooks.append(self._resend_left_over)
         self.outbox: list[bytes] = []
         self.links: list[PeerLink] = []
         self.session: aiohttp.ClientSession | None = None
@@ -279,13 +284,26 @@ class NodeRuntime:
         what the next block would take is idempotent (receivers dedup by tx id).
         """
         stalled = self.service.clock() - self.driver.last_block_s >= PENDING_RESEND_S
-        if not stalled or not len(self.service.mempool):
-            return
-        pending = self.service.mempool.candidates(MAX_BLOCK_TXS, MAX_BODY_BYTES)
+        if stalled and len(self.service.mempool):
+            self._send_pending(MAX_BLOCK_TXS)
+
+    def _send_pending(self, limit: int) -> None:
+        pending = self.service.mempool.candidates(limit, MAX_BODY_BYTES)
         for batch in split_tx_batches([tx.raw for tx in pending]):
             data = encode_message(batch)
             for link in self.links:
                 link.send(data, urgent=False)
+
+    def _resend_left_over(self, block: Block) -> None:
+        # Runs after the pool dropped the block's transactions (NodeService.commit). A
+        # block that left transactions behind was proposed by a node lacking them (it
+        # restarted, or missed a batch): re-send the oldest at once, or they live on
+        # only in the pools holding them and die with those processes.
+        now = self.service.clock()
+        # At most twice a second: catch-up commits many blocks a second.
+        if len(self.service.mempool) and now - self.left_over_sent_s >= LEFT_OVER_RESEND_S:
+            self.left_over_sent_s = now
+            self._send_pending(LEFT_OVER_RESEND_TXS)
 
     async def _tick_loop(self) -> None:
         since_regossip = 0.0
