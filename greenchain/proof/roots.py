@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 from greenchain.errors import ProofError
 from greenchain.model.certificates import compute_ext_device_id
-from greenchain.model.genesis import Genesis
+from greenchain.model.genesis import Genesis, IssuingBody
 from greenchain.model.lifecycle_txs import Import
 from greenchain.model.transactions import Attest, RegisterDevice
-from greenchain.proof.format import ProvenanceProof
+from greenchain.proof.format import ProofStep, ProvenanceProof
 from greenchain.proof.report import DeviceInfo, ImportOrigin
 from greenchain.proof.steps import step_label
 
@@ -71,10 +71,7 @@ def validate_registration(proof: ProvenanceProof, genesis: Genesis) -> DeviceInf
     body = step.tx.body
     assert isinstance(body, RegisterDevice)  # validate_step_kinds ran first
     label = step_label(1, step)
-    issuer = genesis.issuing_body(step.tx.signer)
-    if issuer is None:
-        raise ProofError("the device was registered by a key that is not an issuing body "
-                         "in genesis", step=f"{label}: issuing body", signer=step.tx.signer)
+    issuer = _root_issuer(genesis, step, label, "the device was registered")
     if body.device_id != proof.device_id:
         raise ProofError(f"registers device {body.device_id!r}, not {proof.device_id!r}",
                          step=f"{label}: device id")
@@ -139,11 +136,7 @@ def validate_import(proof: ProvenanceProof, genesis: Genesis) -> Issuance:
     body = step.tx.body
     assert isinstance(body, Import)  # validate_step_kinds ran first
     label = step_label(1, step)
-    issuer = genesis.issuing_body(step.tx.signer)
-    if issuer is None:
-        raise ProofError("the certificates were imported by a key that is not an issuing "
-                         "body in genesis", step=f"{label}: issuing body",
-                         signer=step.tx.signer)
+    issuer = _root_issuer(genesis, step, label, "the certificates were imported")
     device_id = compute_ext_device_id(body.source_registry, body.source_device_id)
     if device_id != proof.device_id:
         raise ProofError(f"imports onto device {device_id!r}, not {proof.device_id!r}",
@@ -169,3 +162,12 @@ def validate_issuance(proof: ProvenanceProof, genesis: Genesis) -> Issuance:
     if root_kinds(proof) == IMPORTED_ROOT:
         return validate_import(proof, genesis)
     return validate_attested_root(proof, genesis)
+
+
+def _root_issuer(genesis: Genesis, step: ProofStep, label: str, what: str) -> IssuingBody:
+    # The root step (registration or import) must be signed by an issuing body of genesis.
+    issuer = genesis.issuing_body(step.tx.signer)
+    if issuer is None:
+        raise ProofError(f"{what} by a key that is not an issuing body in genesis",
+                         step=f"{label}: issuing body", signer=step.tx.signer)
+    return issuer
