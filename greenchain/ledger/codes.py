@@ -20,6 +20,8 @@ from greenchain.errors import (
     UnknownTechnology,
 )
 from greenchain.model.codes import CodeLists
+from greenchain.model.lifecycle_txs import Import
+from greenchain.model.transactions import RegisterDevice
 
 CODE_ERRORS: dict[str, type[UnknownCode]] = {
     "energy_sources": UnknownEnergySource,
@@ -73,3 +75,18 @@ def validate_emissions_factor(value: int | None) -> None:
     """Raise `BadTxBody` if a declared emissions factor (gCO2e/MWh) is negative."""
     if value is not None and value < 0:
         raise BadTxBody("emissions factor must be >= 0 gCO2e/MWh", emissions_factor=value)
+
+
+def certificate_codes(body: RegisterDevice | Import) -> dict[str, str]:
+    """Return the codes a registration or an import names, by code list, in checking order.
+
+    The market zone is resolved (empty: the country's own zone, `resolve_market_zone`).
+    """
+    return {
+        "energy_sources": body.energy_source,
+        "technologies": body.technology,
+        "countries": body.country,
+        "market_zones": resolve_market_zone(body.issue_market_zone, body.country),
+        "support": body.support_received,
+        "issuance_purposes": body.issuance_purpose,
+    }

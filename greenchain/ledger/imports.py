@@ -24,7 +24,11 @@ from greenchain.ledger.attest import (
 )
 from greenchain.ledger.bundles import validate_active_holder
 from greenchain.ledger.checks import validate_device_id, validate_issuing_body
-from greenchain.ledger.codes import resolve_market_zone, validate_codes, validate_emissions_factor
+from greenchain.ledger.codes import (
+    certificate_codes,
+    validate_codes,
+    validate_emissions_factor,
+)
 from greenchain.ledger.context import TxContext
 from greenchain.ledger.view import Overlay, get_device, get_imported_ranges, imports_key
 from greenchain.model.certificates import (
@@ -58,20 +62,9 @@ def validate_import_body(body: Import) -> None:
     validate_emissions_factor(body.emissions_factor)
 
 
-def _import_codes(body: Import) -> dict[str, str]:
-    return {
-        "energy_sources": body.energy_source,
-        "technologies": body.technology,
-        "countries": body.country,
-        "market_zones": resolve_market_zone(body.issue_market_zone, body.country),
-        "support": body.support_received,
-        "issuance_purposes": body.issuance_purpose,
-    }
-
-
 def compute_ext_device(device_id: str, body: Import, tx: Tx, ctx: TxContext) -> Device:
     """Return the synthetic device a first import creates (capacity 0, no attestation key)."""
-    codes = _import_codes(body)
+    codes = certificate_codes(body)
     return Device(
         device_id, f"{body.source_device_id} ({body.source_registry})", b"",
         body.owner_account, 0, body.energy_source, body.technology, body.country, 0, 0, 0,
@@ -116,7 +109,7 @@ def compute_imported_bundle(device: Device, body: Import, tx: Tx, ctx: TxContext
     """Return the bundle of an import: the device's next serials, the import's attributes."""
     issued = compute_new_bundle(device, body.period_start, body.period_end,
                                 body.ext_end - body.ext_start, tx, ctx)
-    codes = _import_codes(body)
+    codes = certificate_codes(body)
     return replace(issued, owner=body.owner_account, energy_source=body.energy_source,
                    technology=body.technology, country=body.country,
                    issue_market_zone=codes["market_zones"],
@@ -139,7 +132,7 @@ def apply_import(overlay: Overlay, tx: Tx, ctx: TxContext) -> None:
     validate_import_body(body)
     device_id = compute_ext_device_id(body.source_registry, body.source_device_id)
     validate_device_id(device_id)
-    validate_codes(ctx.code_lists, _import_codes(body))
+    validate_codes(ctx.code_lists, certificate_codes(body))
     validate_period_bounds(body.period_start, body.period_end)
     validate_period_ended(body.period_end, ctx)
     validate_active_holder(overlay, body.owner_account)

@@ -25,7 +25,7 @@ from greenchain.ledger.attest import apply_attest
 from greenchain.ledger.bundles import apply_retire, apply_transfer
 from greenchain.ledger.checks import validate_device_id, validate_issuing_body
 from greenchain.ledger.codes import (
-    resolve_market_zone,
+    certificate_codes,
     validate_codes,
     validate_emissions_factor,
 )
@@ -102,18 +102,6 @@ def _validate_device_body(body: RegisterDevice) -> None:
     validate_emissions_factor(body.emissions_factor)
 
 
-def _device_codes(body: RegisterDevice) -> dict[str, str]:
-    """Return the codes a registration names, by code list, in checking order."""
-    return {
-        "energy_sources": body.energy_source,
-        "technologies": body.technology,
-        "countries": body.country,
-        "market_zones": resolve_market_zone(body.issue_market_zone, body.country),
-        "support": body.support_received,
-        "issuance_purposes": body.issuance_purpose,
-    }
-
-
 def apply_register_device(overlay: Overlay, tx: Tx, ctx: TxContext) -> None:
     """Register a production device (DESIGN §3).
 
@@ -127,7 +115,7 @@ def apply_register_device(overlay: Overlay, tx: Tx, ctx: TxContext) -> None:
     assert isinstance(body, RegisterDevice)
     validate_issuing_body(tx, ctx)
     _validate_device_body(body)
-    codes = _device_codes(body)
+    codes = certificate_codes(body)
     validate_codes(ctx.code_lists, codes)
     if get_device(overlay, body.device_id) is not None:
         raise DeviceExists("device id already registered", device_id=body.device_id)
